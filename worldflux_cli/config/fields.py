@@ -1,0 +1,57 @@
+"""Field declarations that carry their JSON Schema facts.
+
+Every config attribute is declared with :func:`spec`, so its type, default, range,
+allowed values and description live in one place: the config class. The schema in
+schemas/ is generated from these declarations (see ``worldflux_cli.config.schema``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def spec(
+    default: Any,
+    description: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: float | None = None,
+    exclusive_maximum: float | None = None,
+    enum: tuple[Any, ...] | None = None,
+    pattern: str | None = None,
+    min_items: int | None = None,
+    max_items: int | None = None,
+    item_minimum: int | None = None,
+    keys: tuple[str, ...] | None = None,
+    derived: str | None = None,
+    const: bool = False,
+    architecture: bool = False,
+) -> Any:
+    """Declare a dataclass field together with its schema constraints.
+
+    ``derived`` names the rule that computes the field from others (it is written by
+    ``to_dict`` and must agree when read back). ``const`` pins the field to its default
+    for a family (e.g. ``dynamics_type`` of DreamerV3). ``architecture`` marks fields
+    that change the model's shapes: a size preset fixes them.
+    """
+    meta = {
+        "description": description,
+        "minimum": minimum,
+        "maximum": maximum,
+        "exclusiveMinimum": exclusive_minimum,
+        "exclusiveMaximum": exclusive_maximum,
+        "enum": enum,
+        "pattern": pattern,
+        "minItems": min_items,
+        "maxItems": max_items,
+        "item_minimum": item_minimum,
+        "keys": keys,
+        "derived": derived,
+        "const": const,
+        "architecture": architecture,
+    }
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)

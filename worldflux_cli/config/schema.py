@@ -1,0 +1,99 @@
+"""JSON Schema (Draft 2020-12) generated from the config classes.
+
+The files in schemas/ are this module's output, committed so editors and other tools can
+use them; tests fail when the classes and the files drift (``worldflux schema --write``
+rewrites them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any
+
+from worldflux_cli.config.base import SCHEMA_KEY, WorldModelConfig
+from worldflux_cli.config.enums import DynamicsType, LatentType
+from worldflux_cli.paths import data_dir
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+_SCALARS = {int: "integer", float: "number", str: "string", bool: "boolean",
+            LatentType: "string", DynamicsType: "string"}
+
+
+def schema_filename(family: str) -> str:
+    return f"{family}.schema.json"
+
+
+def _json_type(tp: Any) -> dict[str, Any]:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _json_type(args[0])
+    if origin is tuple:
+        return {"type": "array", "items": _json_type(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _json_type(args[1])}
+    return {"type": _SCALARS[tp]}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (LatentType, DynamicsType)):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def field_schema(cls: type[WorldModelConfig], f: dataclasses.Field) -> dict[str, Any]:
+    meta = f.metadata
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {"description": meta["description"], **_json_type(hints[f.name])}
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if meta["derived"]:
+        out["description"] += " Written by the tool; when given it must agree."
+    elif meta["const"]:
+        out["const"] = _default(default)
+    else:
+        out["default"] = _default(default)
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern", "minItems", "maxItems"):
+        if meta[key] is not None:
+            out[key] = meta[key]
+    if meta["enum"] is not None and not meta["const"]:
+        out["enum"] = list(meta["enum"])
+    if meta["item_minimum"] is not None:
+        out["items"]["minimum"] = meta["item_minimum"]
+    if meta["keys"] is not None:
+        value_schema = out.pop("additionalProperties")
+        out["properties"] = {k: dict(value_schema, minimum=0) for k in meta["keys"]}
+        out["additionalProperties"] = False
+    return out
+
+
+def build_schema(cls: type[WorldModelConfig]) -> dict[str, Any]:
+    """The JSON Schema of one config family."""
+    props: dict[str, Any] = {
+        SCHEMA_KEY: {"type": "string", "description": "JSON Schema of this file, for editors."}
+    }
+    for f in dataclasses.fields(cls):
+        props[f.name] = field_schema(cls, f)
+    return {
+        "$schema": DRAFT,
+        "$id": f"urn:worldflux:schema:{cls.family}",
+        "title": f"worldflux {cls.family_title} config",
+        "description": (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
+        "type": "object",
+        "required": ["model_type"],
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def render_schema(cls: type[WorldModelConfig]) -> str:
+    return json.dumps(build_schema(cls), indent=2) + "\n"
+
+
+def committed_schema_path(family: str):
+    return data_dir("schemas") / schema_filename(family)

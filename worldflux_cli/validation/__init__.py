@@ -1,0 +1,1 @@
+"""Torch-free validation: parse with positions, JSON Schema, semantic rules, reports."""

@@ -1,0 +1,737 @@
+"""Strict JSON parser for config files that keeps source positions.
+
+``parse(data)`` accepts exactly RFC 8259 JSON and never raises for bad input:
+every problem is reported as a :class:`ParseError` on the returned
+:class:`ParseResult`, together with the parsed value and the source position
+of every value (``positions``) and of every object key (``key_positions``).
+
+Conventions
+-----------
+* Positions are 1-based ``(line, column)``.  Columns count Unicode code
+  points (characters), not bytes; a tab counts as one column.  Lines are
+  separated by ``\\n``, ``\\r\\n`` or a lone ``\\r``; ``ParseResult.lines``
+  is the decoded text split the same way (without the terminators).
+* A leading UTF-8 byte order mark is accepted and stripped (for ``bytes`` and
+  for ``str`` input); columns on line 1 are counted after it.
+* Paths are tuples of object keys (``str``) and array indices (``int``); the
+  root is ``()``.  ``positions[path]`` is where the value starts (its first
+  character: ``{``, ``[``, ``"``, digit, ``-`` or literal);
+  ``key_positions[path]`` is where the member's key string starts (its
+  opening quote).  The root has no key position.
+
+Error codes (``ParseError.code``)
+---------------------------------
+``"encoding"``       bytes are not valid UTF-8 (position of the first bad
+                     byte).  Fatal.
+``"empty"``          empty or whitespace-only document (reported at 1:1).
+                     Fatal.
+``"syntax"``         any other JSON syntax error, at the exact offending
+                     character (end of input for truncated documents;
+                     the opening quote for an unterminated string).  Fatal:
+                     parsing stops at the first syntax error.
+``"duplicate-key"``  a key repeated in the same object; reported at the
+                     repeated key.  Not fatal.  **The last occurrence wins**
+                     (as with :func:`json.loads`): ``value``, ``positions``
+                     and ``key_positions`` all describe the last occurrence;
+                     the member keeps the dict slot of the first occurrence.
+``"non-finite"``     ``NaN``, ``Infinity``, ``-Infinity`` or a number that
+                     overflows to infinity (``1e999``, or an integer literal
+                     too long for :class:`int` to convert).  Not fatal; the
+                     value is stored as ``float('nan')``, ``float('inf')`` or
+                     ``float('-inf')`` (what :func:`json.loads` would give).
+``"too-deep"``       containers nested deeper than ``max_depth``.  Reported
+                     once per document (at the first too-deep container); the
+                     content of every too-deep container is skipped without
+                     validation (only strings and brackets are tracked) and
+                     the container is replaced by ``None``.  Not fatal.
+``"trailing"``       non-whitespace data after the top-level value.  The value
+                     itself is kept.
+
+``ParseResult.parsed`` is ``False`` when no value could be produced (fatal
+error: "encoding", "empty", "syntax"); then ``value`` is ``None``.  ``ok`` is
+``True`` only when there are no errors at all.  A non-object top-level value
+is *not* an error here.
+
+Messages are lower-case sentences without a trailing period, e.g.
+``expected ',' or '}' after object member, found '"' (missing ','?)``.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DUPLICATE_KEY",
+    "EMPTY",
+    "ENCODING",
+    "ERROR_CODES",
+    "FATAL_CODES",
+    "NON_FINITE",
+    "SYNTAX",
+    "TOO_DEEP",
+    "TRAILING",
+    "ParseError",
+    "ParseResult",
+    "Pos",
+    "parse",
+]
+
+ENCODING = "encoding"
+SYNTAX = "syntax"
+DUPLICATE_KEY = "duplicate-key"
+NON_FINITE = "non-finite"
+TOO_DEEP = "too-deep"
+EMPTY = "empty"
+TRAILING = "trailing"
+
+ERROR_CODES = frozenset(
+    {ENCODING, SYNTAX, DUPLICATE_KEY, NON_FINITE, TOO_DEEP, EMPTY, TRAILING}
+)
+#: Codes after which no value is available (``ParseResult.parsed`` is False).
+FATAL_CODES = frozenset({ENCODING, SYNTAX, EMPTY})
+
+DEFAULT_MAX_DEPTH = 64
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class Pos:
+    """A 1-based source position; ``column`` counts characters."""
+
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """One problem found while parsing (see the module docstring for codes)."""
+
+    code: str
+    message: str
+    line: int
+    column: int
+    path: tuple = ()
+
+    @property
+    def pos(self) -> Pos:
+        return Pos(self.line, self.column)
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """Outcome of :func:`parse`."""
+
+    value: Any
+    errors: list[ParseError]
+    positions: dict[tuple, Pos]
+    key_positions: dict[tuple, Pos]
+    lines: list[str]
+    #: False when no value could be produced (a fatal error); value is None.
+    parsed: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def locate(self, path: tuple) -> Pos | None:
+        """Position of ``path`` or of its nearest recorded ancestor.
+
+        Handy for pointing at a member that is missing: the position of the
+        enclosing object is returned.  ``None`` only if nothing was recorded.
+        """
+        path = tuple(path)
+        for end in range(len(path), -1, -1):
+            pos = self.positions.get(path[:end])
+            if pos is not None:
+                return pos
+        return None
+
+
+# --------------------------------------------------------------------------
+# Scanner pieces
+
+_WS = re.compile(r"[ \t\n\r]*").match
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?").match
+_SIMPLE_STRING = re.compile(r'"([^"\\\x00-\x1f]*)"').match
+_STRING_CHUNK = re.compile(r'([^"\\\x00-\x1f]*)(["\\\x00-\x1f])?').match
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}").match
+_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*").match
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Used to skip a too-deep container: strings, runs of openers, runs of closers.
+_SKIP_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]+|[\]}]+', re.DOTALL)
+
+_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+
+_LITERALS = {"true": True, "false": False, "null": None}
+_NON_FINITE_LITERALS = {"NaN": float("nan"), "Infinity": float("inf")}
+_LITERAL_HINTS = {
+    "true": "true",
+    "false": "false",
+    "null": "null",
+    "none": "null",
+    "nil": "null",
+    "undefined": "null",
+}
+
+_VALUE_START = frozenset('"{[-0123456789tfn')
+
+_MAX_SHOWN = 40
+
+
+def _shorten(s: str) -> str:
+    return s if len(s) <= _MAX_SHOWN else s[: _MAX_SHOWN - 3] + "..."
+
+
+def _quote_key(key: str) -> str:
+    shown = _shorten(key)
+    return (
+        '"'
+        + "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
+        + '"'
+    )
+
+
+class _Fatal(Exception):
+    """Internal: a fatal syntax error has been recorded; stop parsing."""
+
+
+class _Frame:
+    __slots__ = ("container", "firsts", "is_list", "key", "path")
+
+    def __init__(self, container: Any, path: tuple, is_list: bool) -> None:
+        self.container = container
+        self.path = path
+        self.is_list = is_list
+        self.key: str | None = None
+        # key -> Pos of its first occurrence, filled only when duplicated
+        self.firsts: dict[str, Pos] | None = None
+
+
+class _Parser:
+    def __init__(self, text: str, max_depth: int) -> None:
+        self.text = text
+        self.n = len(text)
+        self.max_depth = max_depth
+        self.line_starts = [0]
+        self.line_starts.extend(m.end() for m in _LINE_BREAK.finditer(text))
+        self.errors: list[ParseError] = []
+        self.positions: dict[tuple, Pos] = {}
+        self.key_positions: dict[tuple, Pos] = {}
+        self.too_deep_reported = False
+
+    # -- helpers -----------------------------------------------------------
+
+    def pos(self, offset: int) -> Pos:
+        starts = self.line_starts
+        line = bisect_right(starts, offset)
+        return Pos(line, offset - starts[line - 1] + 1)
+
+    def report(self, code: str, message: str, offset: int, path: tuple) -> None:
+        p = self.pos(offset)
+        self.errors.append(ParseError(code, message, p.line, p.column, path))
+
+    def fatal(self, message: str, offset: int, path: tuple) -> _Fatal:
+        self.report(SYNTAX, message, offset, path)
+        return _Fatal()
+
+    def describe(self, offset: int) -> str:
+        if offset >= self.n:
+            return "end of input"
+        ch = self.text[offset]
+        if ch == "'":
+            return '"\'"'
+        if ch.isprintable() and not ch.isspace():
+            return f"'{ch}'"
+        return f"U+{ord(ch):04X}"
+
+    # -- document ----------------------------------------------------------
+
+    def parse_document(self) -> tuple[Any, bool]:
+        text = self.text
+        start = _WS(text, 0).end()
+        if start >= self.n:
+            what = "empty" if self.n == 0 else "contains only whitespace"
+            self.report(EMPTY, f"document is {what}", 0, ())
+            return None, False
+        try:
+            value, end = self.parse_value_tree(start)
+        except _Fatal:
+            return None, False
+        end = _WS(text, end).end()
+        if end < self.n:
+            self.report(
+                TRAILING,
+                "unexpected data after the top-level value, "
+                f"found {self.describe(end)}",
+                end,
+                (),
+            )
+        return value, True
+
+    # -- values ------------------------------------------------------------
+
+    def parse_value_tree(self, pos: int) -> tuple[Any, int]:
+        """Parse one value starting at ``pos`` without recursion."""
+        text = self.text
+        n = self.n
+        ws = _WS
+        positions = self.positions
+        max_depth = self.max_depth
+        stack: list[_Frame] = []
+        path: tuple = ()
+        comma = -1  # offset of the ',' just consumed in an array, else -1
+
+        while True:
+            # ---- parse the value that starts at (or after whitespace at) pos
+            pos = ws(text, pos).end()
+            if pos >= n:
+                raise self.fatal("unexpected end of input, expected a value", pos, path)
+            ch = text[pos]
+            positions[path] = self.pos(pos)
+            if ch == '"':
+                value, pos = self.scan_string(pos, path)
+            elif ch == "{" or ch == "[":
+                if len(stack) >= max_depth:
+                    if not self.too_deep_reported:
+                        self.too_deep_reported = True
+                        self.report(
+                            TOO_DEEP,
+                            f"nesting is deeper than the maximum of {max_depth} levels",
+                            pos,
+                            path,
+                        )
+                    value = None
+                    pos = self.skip_container(pos)
+                else:
+                    inner = ws(text, pos + 1).end()
+                    if ch == "{":
+                        if inner < n and text[inner] == "}":
+                            value = {}
+                            pos = inner + 1
+                        else:
+                            frame = _Frame({}, path, False)
+                            stack.append(frame)
+                            pos = self.parse_key(frame, inner, -1)
+                            path = path + (frame.key,)
+                            comma = -1
+                            continue
+                    else:
+                        if inner < n and text[inner] == "]":
+                            value = []
+                            pos = inner + 1
+                        else:
+                            stack.append(_Frame([], path, True))
+                            path = path + (0,)
+                            pos = inner
+                            comma = -1
+                            continue
+            elif ch in "-0123456789":
+                value, pos = self.scan_number(pos, path)
+            else:
+                value, pos = self.scan_literal(pos, path, comma)
+
+            # ---- a value is complete: attach it to its container(s)
+            while stack:
+                frame = stack[-1]
+                container = frame.container
+                pos = ws(text, pos).end()
+                c = text[pos] if pos < n else ""
+                if frame.is_list:
+                    container.append(value)
+                    if c == ",":
+                        comma = pos
+                        pos += 1
+                        path = frame.path + (len(container),)
+                        break
+                    if c == "]":
+                        pos += 1
+                        value = container
+                        stack.pop()
+                        continue
+                    raise self.fatal(
+                        "expected ',' or ']' after array element, found "
+                        + self.describe(pos)
+                        + self.missing_comma_hint(c),
+                        pos,
+                        frame.path,
+                    )
+                container[frame.key] = value
+                if c == ",":
+                    pos = self.parse_key(frame, ws(text, pos + 1).end(), pos)
+                    path = frame.path + (frame.key,)
+                    comma = -1
+                    break
+                if c == "}":
+                    pos += 1
+                    value = container
+                    stack.pop()
+                    continue
+                raise self.fatal(
+                    "expected ',' or '}' after object member, found "
+                    + self.describe(pos)
+                    + self.missing_comma_hint(c),
+                    pos,
+                    frame.path,
+                )
+            else:
+                return value, pos
+
+    @staticmethod
+    def missing_comma_hint(c: str) -> str:
+        return " (missing ','?)" if c in _VALUE_START else ""
+
+    def parse_key(self, frame: _Frame, pos: int, comma: int) -> int:
+        """Parse ``"key" :`` at ``pos``; set ``frame.key``; return offset after ':'.
+
+        ``comma`` is the offset of the preceding ',' (-1 for the first key).
+        """
+        text = self.text
+        obj_path = frame.path
+        if pos >= self.n or text[pos] != '"':
+            c = text[pos] if pos < self.n else ""
+            if c == "}" and comma >= 0:
+                raise self.fatal(
+                    "trailing comma is not allowed before '}'", comma, obj_path
+                )
+            if c == "'":
+                raise self.fatal(
+                    'object keys must be double-quoted strings, found "\'"',
+                    pos,
+                    obj_path,
+                )
+            expected = "string key" if comma >= 0 else "string key or '}'"
+            found = self.describe(pos)
+            if c and _WORD(text, pos):
+                found = "unquoted " + repr(_shorten(_WORD(text, pos).group()))
+                expected += " (object keys must be double-quoted)"
+            raise self.fatal(f"expected {expected}, found {found}", pos, obj_path)
+        key, end = self.scan_string(pos, obj_path)
+        member = obj_path + (key,)
+        key_pos = self.pos(pos)
+        obj = frame.container
+        if key in obj:
+            if frame.firsts is None:
+                frame.firsts = {}
+            first = frame.firsts.setdefault(key, self.key_positions[member])
+            self.errors.append(
+                ParseError(
+                    DUPLICATE_KEY,
+                    f"duplicate key {_quote_key(key)} "
+                    f"(first defined on line {first.line}); the last one is used",
+                    key_pos.line,
+                    key_pos.column,
+                    member,
+                )
+            )
+            self.forget(member, obj[key])
+        self.key_positions[member] = key_pos
+        frame.key = key
+        end = _WS(text, end).end()
+        if end >= self.n or text[end] != ":":
+            raise self.fatal(
+                f"expected ':' after object key, found {self.describe(end)}",
+                end,
+                member,
+            )
+        return end + 1
+
+    def forget(self, base: tuple, value: Any) -> None:
+        """Drop recorded positions below ``base`` (a replaced duplicate)."""
+        positions = self.positions
+        key_positions = self.key_positions
+        todo = [(base, value)]
+        while todo:
+            path, v = todo.pop()
+            if isinstance(v, dict):
+                items = v.items()
+            elif isinstance(v, list):
+                items = enumerate(v)
+            else:
+                continue
+            for k, sub in items:
+                sub_path = path + (k,)
+                positions.pop(sub_path, None)
+                key_positions.pop(sub_path, None)
+                if isinstance(sub, (dict, list)):
+                    todo.append((sub_path, sub))
+
+    def skip_container(self, pos: int) -> int:
+        """Skip the container opening at ``pos``; return the offset after it."""
+        depth = 0
+        for m in _SKIP_TOKEN.finditer(self.text, pos):
+            tok = m.group()
+            c = tok[0]
+            if c == '"':
+                continue
+            if c == "[" or c == "{":
+                depth += len(tok)
+            else:
+                if len(tok) >= depth:
+                    return m.start() + depth
+                depth -= len(tok)
+        return self.n
+
+    def scan_string(self, pos: int, path: tuple) -> tuple[str, int]:
+        """Scan the string whose opening quote is at ``pos``."""
+        text = self.text
+        m = _SIMPLE_STRING(text, pos)
+        if m is not None:
+            return m.group(1), m.end()
+        n = self.n
+        chunks: list[str] = []
+        i = pos + 1
+        while True:
+            m = _STRING_CHUNK(text, i)
+            content, term = m.groups()
+            if content:
+                chunks.append(content)
+            i = m.end()
+            if term is None:
+                raise self.fatal("unterminated string", pos, path)
+            if term == '"':
+                return "".join(chunks), i
+            if term == "\\":
+                if i >= n:
+                    raise self.fatal("unterminated string", pos, path)
+                esc = text[i]
+                if esc == "u":
+                    h = _HEX4(text, i + 1)
+                    if h is None:
+                        raise self.fatal(
+                            "invalid \\u escape in string: "
+                            "expected 4 hexadecimal digits",
+                            i - 1,
+                            path,
+                        )
+                    uni = int(h.group(), 16)
+                    i += 5
+                    if 0xD800 <= uni <= 0xDBFF and text.startswith("\\u", i):
+                        h2 = _HEX4(text, i + 2)
+                        if h2 is not None:
+                            low = int(h2.group(), 16)
+                            if 0xDC00 <= low <= 0xDFFF:
+                                uni = 0x10000 + ((uni - 0xD800) << 10 | (low - 0xDC00))
+                                i += 6
+                    chunks.append(chr(uni))
+                else:
+                    rep = _ESCAPES.get(esc)
+                    if rep is None:
+                        shown = self.describe(i)
+                        raise self.fatal(
+                            f"invalid escape sequence in string: '\\' followed by {shown}",
+                            i - 1,
+                            path,
+                        )
+                    chunks.append(rep)
+                    i += 1
+            else:  # unescaped control character at i - 1
+                if term == "\n" or term == "\r":
+                    msg = (
+                        "unterminated string: line break inside string "
+                        "(write it as \\n)"
+                    )
+                else:
+                    msg = (
+                        f"invalid control character U+{ord(term):04X} in string "
+                        "(must be escaped)"
+                    )
+                raise self.fatal(msg, i - 1, path)
+
+    def scan_number(self, pos: int, path: tuple) -> tuple[Any, int]:
+        text = self.text
+        m = _NUMBER(text, pos)
+        if m is None:  # '-' not followed by a digit
+            w = _WORD(text, pos + 1)
+            if w is not None and w.group() == "Infinity":
+                self.report(
+                    NON_FINITE,
+                    "'-Infinity' is not allowed in JSON (non-finite number)",
+                    pos,
+                    path,
+                )
+                return float("-inf"), w.end()
+            raise self.fatal(
+                f"expected a digit after '-', found {self.describe(pos + 1)}",
+                pos + 1,
+                path,
+            )
+        end = m.end()
+        frac, exp = m.groups()
+        if end < self.n:
+            c = text[end]
+            if "0" <= c <= "9":
+                raise self.fatal("leading zeros are not allowed in numbers", pos, path)
+            if c == "." and frac is None and exp is None:
+                raise self.fatal(
+                    "expected a digit after the decimal point, found "
+                    + self.describe(end + 1),
+                    end + 1,
+                    path,
+                )
+            if (c == "e" or c == "E") and exp is None:
+                sign = 1 if end + 1 < self.n and text[end + 1] in "+-" else 0
+                raise self.fatal(
+                    "expected a digit in the exponent, found "
+                    + self.describe(end + 1 + sign),
+                    end + 1 + sign,
+                    path,
+                )
+        literal = m.group()
+        if frac is None and exp is None:
+            try:
+                return int(literal), end
+            except ValueError:  # more digits than int() may convert
+                value = float(literal)
+        else:
+            value = float(literal)
+        if value in (float("inf"), float("-inf")):
+            self.report(
+                NON_FINITE,
+                f"number {_shorten(literal)} is too large (overflows to infinity)",
+                pos,
+                path,
+            )
+        return value, end
+
+    def scan_literal(self, pos: int, path: tuple, comma: int) -> tuple[Any, int]:
+        text = self.text
+        w = _WORD(text, pos)
+        if w is not None:
+            word = w.group()
+            if word in _LITERALS:
+                return _LITERALS[word], w.end()
+            if word in _NON_FINITE_LITERALS:
+                self.report(
+                    NON_FINITE,
+                    f"'{word}' is not allowed in JSON (non-finite number)",
+                    pos,
+                    path,
+                )
+                return _NON_FINITE_LITERALS[word], w.end()
+            hint = _LITERAL_HINTS.get(word.lower())
+            if hint is not None:
+                msg = f"invalid literal '{_shorten(word)}' (did you mean '{hint}'?)"
+            else:
+                msg = (
+                    f"invalid value '{_shorten(word)}' "
+                    "(strings must be in double quotes)"
+                )
+            raise self.fatal(msg, pos, path)
+        ch = text[pos]
+        if ch == "]" and comma >= 0:
+            raise self.fatal(
+                "trailing comma is not allowed before ']'", comma, path[:-1]
+            )
+        if ch == "'":
+            msg = 'strings must be in double quotes, found "\'"'
+        elif ch == "/":
+            msg = "comments are not allowed in JSON"
+        elif ch == "+":
+            msg = "numbers must not start with '+'"
+        elif ch == ".":
+            msg = "numbers must have a digit before the decimal point"
+        else:
+            msg = f"expected a value, found {self.describe(pos)}"
+        raise self.fatal(msg, pos, path)
+
+
+# --------------------------------------------------------------------------
+# Entry point
+
+
+def _decode(data: bytes) -> tuple[str | None, ParseError | None, str]:
+    """Decode UTF-8 (BOM stripped).  Returns (text, error, text_for_lines)."""
+    data = data.removeprefix(_UTF8_BOM)
+    try:
+        return data.decode("utf-8"), None, ""
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        truncated = exc.reason == "unexpected end of data"
+    shown = data.decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (
+            None,
+            ParseError(
+                ENCODING,
+                "file looks UTF-16 encoded (byte order mark); "
+                "config files must be UTF-8",
+                1,
+                1,
+                (),
+            ),
+            shown,
+        )
+    prefix = data[:start].decode("utf-8")
+    starts = [0] + [m.end() for m in _LINE_BREAK.finditer(prefix)]
+    line = len(starts)
+    column = len(prefix) - starts[-1] + 1
+    bad = data[start]
+    if truncated:
+        reason = "truncated multi-byte sequence at end of file"
+    else:
+        reason = f"byte 0x{bad:02X} cannot appear here"
+    return (
+        None,
+        ParseError(
+            ENCODING,
+            f"file is not valid UTF-8: {reason}",
+            line,
+            column,
+            (),
+        ),
+        shown,
+    )
+
+
+def parse(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> ParseResult:
+    """Parse a JSON document strictly, recording source positions.
+
+    ``data`` may be ``bytes`` (must be UTF-8, optional BOM) or ``str``.
+    Never raises for bad input; see the module docstring for the error codes.
+    ``max_depth`` is the maximum number of nested containers (the top-level
+    object counts as 1; ``0`` rejects every container).
+    """
+    if max_depth < 0:
+        raise ValueError("max_depth must be >= 0")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        text, error, shown = _decode(bytes(data))
+        if error is not None:
+            return ParseResult(
+                value=None,
+                errors=[error],
+                positions={},
+                key_positions={},
+                lines=_LINE_BREAK.split(shown),
+                parsed=False,
+            )
+    elif isinstance(data, str):
+        text = data.removeprefix("\ufeff")
+    else:
+        raise TypeError(f"parse() needs bytes or str, not {type(data).__name__}")
+
+    parser = _Parser(text, max_depth)
+    value, parsed = parser.parse_document()
+    return ParseResult(
+        value=value,
+        errors=parser.errors,
+        positions=parser.positions,
+        key_positions=parser.key_positions,
+        lines=_LINE_BREAK.split(text),
+        parsed=parsed,
+    )

@@ -1,0 +1,101 @@
+"""JSON Schema validation of a config dict: every error, as Problems with hints."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from worldflux_cli.config.base import WorldModelConfig
+from worldflux_cli.config.registry import suggest
+from worldflux_cli.config.schema import build_schema
+from worldflux_cli.validation.problems import Problem, error
+
+# JSON integers are ints, not 64.0: a float where a size is expected is a mistake.
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
+)
+_Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=_TYPES)
+
+
+@cache
+def validator_for(cls: type[WorldModelConfig]) -> Draft202012Validator:
+    return _Validator(build_schema(cls))
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def schema_problems(values: dict[str, Any], cls: type[WorldModelConfig]) -> list[Problem]:
+    """All JSON Schema violations of ``values`` against the schema of ``cls``."""
+    out: list[Problem] = []
+    for err in sorted(validator_for(cls).iter_errors(values), key=lambda e: list(map(str, e.absolute_path))):
+        out.extend(_convert(err, cls))
+    return out
+
+
+def _range_text(schema: dict[str, Any]) -> str:
+    parts = []
+    if "minimum" in schema:
+        parts.append(f">= {schema['minimum']}")
+    if "exclusiveMinimum" in schema:
+        parts.append(f"> {schema['exclusiveMinimum']}")
+    if "maximum" in schema:
+        parts.append(f"<= {schema['maximum']}")
+    if "exclusiveMaximum" in schema:
+        parts.append(f"< {schema['exclusiveMaximum']}")
+    return " and ".join(parts)
+
+
+def _convert(err: jsonschema.ValidationError, cls: type[WorldModelConfig]) -> list[Problem]:
+    where = tuple(err.absolute_path)
+    name = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(where)) or "config"
+    kind, schema, value = err.validator, err.schema, err.instance
+    if kind == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        problems = []
+        for key in sorted(set(value) - set(allowed)):
+            hint_word = suggest(key, allowed)
+            hint = f"did you mean {hint_word!r}?" if hint_word else f"remove it; {cls.family_title} configs take: " \
+                + ", ".join(k for k in allowed if not k.startswith("$"))[:300]
+            problems.append(error("WF101", f"unknown key {key!r} in {name}", hint, where + (key,), key=True))
+        return problems
+    if kind == "type":
+        expected = schema["type"]
+        hint = f"write a JSON {expected}"
+        if expected in ("integer", "number") and isinstance(value, str):
+            hint += " without quotes"
+        elif expected == "integer" and isinstance(value, float):
+            hint = f"write {int(value)} (a whole number)" if value.is_integer() else "use a whole number"
+        elif expected == "array":
+            hint = "write a list, e.g. [3, 64, 64]"
+        return [error("WF102", f"{name} must be {'an' if expected[0] in 'aeiou' else 'a'} {expected}, "
+                               f"not {_show(value)}", hint, where)]
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return [error("WF103", f"{name} is {_show(value)}, must be {_range_text(schema)}",
+                      f"use a value {_range_text(schema)}", where)]
+    if kind in ("enum", "const"):
+        choices = schema.get("enum", [schema.get("const")])
+        close = suggest(str(value), [str(c) for c in choices]) if isinstance(value, str) else None
+        hint = f"did you mean {close!r}?" if close else "use one of: " + ", ".join(map(_show, choices))
+        return [error("WF104", f"{name} is {_show(value)}, must be one of: {', '.join(map(_show, choices))}",
+                      hint, where)]
+    if kind == "required":
+        missing = [k for k in schema.get("required", []) if k not in value]
+        return [error("WF105", f"required key {k!r} is missing from {name}", f"add \"{k}\"", where)
+                for k in missing]
+    if kind in ("minItems", "maxItems"):
+        lo, hi = schema.get("minItems"), schema.get("maxItems")
+        span = f"{lo} to {hi}" if lo is not None and hi is not None else (f"at least {lo}" if lo else f"at most {hi}")
+        return [error("WF106", f"{name} has {len(value)} items, must have {span}",
+                      "e.g. [3, 64, 64] for an image or [39] for a vector" if where == ("obs_shape",) else "",
+                      where)]
+    if kind == "pattern":
+        return [error("WF107", f"{name} is {_show(value)}, which does not match {schema['pattern']}",
+                      schema.get("description", ""), where)]
+    return [error("WF199", f"{name}: {err.message}", "", where)]
