@@ -126,7 +126,7 @@ class WorldModelConfig:
 
         if not isinstance(d, dict):
             raise ConfigurationError(f"a config must be a JSON object, not {type(d).__name__}")
-        values = {k: v for k, v in d.items() if k != SCHEMA_KEY}
+        values = {k: _jsonable(v) for k, v in d.items() if k != SCHEMA_KEY}
         target = cls
         if cls is WorldModelConfig and isinstance(values.get("model_type"), str):
             target = family_class(values["model_type"])

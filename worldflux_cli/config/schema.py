@@ -15,6 +15,7 @@ from typing import Any
 
 from worldflux_cli.config.base import SCHEMA_KEY, WorldModelConfig
 from worldflux_cli.config.enums import DynamicsType, LatentType
+from worldflux_cli.config.fields import field_default
 from worldflux_cli.paths import data_dir
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -51,7 +52,7 @@ def field_schema(cls: type[WorldModelConfig], f: dataclasses.Field) -> dict[str,
     meta = f.metadata
     hints = typing.get_type_hints(cls)
     out: dict[str, Any] = {"description": meta["description"], **_json_type(hints[f.name])}
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    default = field_default(f)
     if meta["derived"]:
         out["description"] += " Written by the tool; when given it must agree."
     elif meta["const"]:

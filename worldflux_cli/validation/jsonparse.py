@@ -26,8 +26,9 @@ Error codes (``ParseError.code``)
 ``"empty"``          empty or whitespace-only document (reported at 1:1).
                      Fatal.
 ``"syntax"``         any other JSON syntax error, at the exact offending
-                     character (end of input for truncated documents;
-                     the opening quote for an unterminated string).  Fatal:
+                     character (end of input for truncated documents; the
+                     opening quote for a string that runs to the end of input;
+                     the line break for a string broken across lines).  Fatal:
                      parsing stops at the first syntax error.
 ``"duplicate-key"``  a key repeated in the same object; reported at the
                      repeated key.  Not fatal.  **The last occurrence wins**
@@ -38,7 +39,8 @@ Error codes (``ParseError.code``)
                      overflows to infinity (``1e999``, or an integer literal
                      too long for :class:`int` to convert).  Not fatal; the
                      value is stored as ``float('nan')``, ``float('inf')`` or
-                     ``float('-inf')`` (what :func:`json.loads` would give).
+                     ``float('-inf')`` (what :func:`json.loads` gives for
+                     the literals and for ``1e999``).
 ``"too-deep"``       containers nested deeper than ``max_depth``.  Reported
                      once per document (at the first too-deep container); the
                      content of every too-deep container is skipped without
@@ -61,6 +63,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 __all__ = [
@@ -87,9 +90,7 @@ TOO_DEEP = "too-deep"
 EMPTY = "empty"
 TRAILING = "trailing"
 
-ERROR_CODES = frozenset(
-    {ENCODING, SYNTAX, DUPLICATE_KEY, NON_FINITE, TOO_DEEP, EMPTY, TRAILING}
-)
+ERROR_CODES = frozenset({ENCODING, SYNTAX, DUPLICATE_KEY, NON_FINITE, TOO_DEEP, EMPTY, TRAILING})
 #: Codes after which no value is available (``ParseResult.parsed`` is False).
 FATAL_CODES = frozenset({ENCODING, SYNTAX, EMPTY})
 
@@ -157,10 +158,15 @@ class ParseResult:
 # --------------------------------------------------------------------------
 # Scanner pieces
 
+_WS_CHARS = frozenset(" \t\n\r")
 _WS = re.compile(r"[ \t\n\r]*").match
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?").match
 _SIMPLE_STRING = re.compile(r'"([^"\\\x00-\x1f]*)"').match
 _STRING_CHUNK = re.compile(r'([^"\\\x00-\x1f]*)(["\\\x00-\x1f])?').match
+# whitespace, a simple (escape-free) key, whitespace, ':' and whitespace
+_SIMPLE_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*').match
+# an integer not followed by anything that scan_number has to look at
+_SIMPLE_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,15})(?![0-9.eE])").match
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}").match
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*").match
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -200,11 +206,19 @@ def _shorten(s: str) -> str:
 
 def _quote_key(key: str) -> str:
     shown = _shorten(key)
-    return (
-        '"'
-        + "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
-        + '"'
-    )
+    return '"' + "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown) + '"'
+
+
+def _split_lines(text: str) -> tuple[list[str], list[int]]:
+    """Lines (without terminators) and the offset where each line starts."""
+    if "\r" in text:
+        lines = _LINE_BREAK.split(text)
+        starts = [0]
+        starts.extend(m.end() for m in _LINE_BREAK.finditer(text))
+    else:  # fast path: only '\n' line breaks
+        lines = text.split("\n")
+        starts = list(accumulate([len(line) + 1 for line in lines[:-1]], initial=0))
+    return lines, starts
 
 
 class _Fatal(Exception):
@@ -228,8 +242,7 @@ class _Parser:
         self.text = text
         self.n = len(text)
         self.max_depth = max_depth
-        self.line_starts = [0]
-        self.line_starts.extend(m.end() for m in _LINE_BREAK.finditer(text))
+        self.lines, self.line_starts = _split_lines(text)
         self.errors: list[ParseError] = []
         self.positions: dict[tuple, Pos] = {}
         self.key_positions: dict[tuple, Pos] = {}
@@ -266,8 +279,8 @@ class _Parser:
         text = self.text
         start = _WS(text, 0).end()
         if start >= self.n:
-            what = "empty" if self.n == 0 else "contains only whitespace"
-            self.report(EMPTY, f"document is {what}", 0, ())
+            what = "document is empty" if self.n == 0 else "document contains only whitespace"
+            self.report(EMPTY, what, 0, ())
             return None, False
         try:
             value, end = self.parse_value_tree(start)
@@ -277,8 +290,7 @@ class _Parser:
         if end < self.n:
             self.report(
                 TRAILING,
-                "unexpected data after the top-level value, "
-                f"found {self.describe(end)}",
+                f"unexpected data after the top-level value, found {self.describe(end)}",
                 end,
                 (),
             )
@@ -292,20 +304,38 @@ class _Parser:
         n = self.n
         ws = _WS
         positions = self.positions
+        key_positions = self.key_positions
+        starts = self.line_starts
+        bisect = bisect_right
         max_depth = self.max_depth
+        simple_key = _SIMPLE_KEY
+        ws_chars = _WS_CHARS
+        simple_string = _SIMPLE_STRING
+        simple_int = _SIMPLE_INT
         stack: list[_Frame] = []
         path: tuple = ()
         comma = -1  # offset of the ',' just consumed in an array, else -1
 
         while True:
             # ---- parse the value that starts at (or after whitespace at) pos
-            pos = ws(text, pos).end()
-            if pos >= n:
+            try:
+                ch = text[pos]
+            except IndexError:
+                ch = ""
+            if ch in ws_chars:
+                pos = ws(text, pos).end()
+                ch = text[pos] if pos < n else ""
+            if not ch:
                 raise self.fatal("unexpected end of input, expected a value", pos, path)
-            ch = text[pos]
-            positions[path] = self.pos(pos)
+            line = bisect(starts, pos)
+            positions[path] = Pos(line, pos - starts[line - 1] + 1)
             if ch == '"':
-                value, pos = self.scan_string(pos, path)
+                m = simple_string(text, pos)
+                if m is not None:
+                    value = m.group(1)
+                    pos = m.end()
+                else:
+                    value, pos = self.scan_string(pos, path)
             elif ch == "{" or ch == "[":
                 if len(stack) >= max_depth:
                     if not self.too_deep_reported:
@@ -327,8 +357,16 @@ class _Parser:
                         else:
                             frame = _Frame({}, path, False)
                             stack.append(frame)
-                            pos = self.parse_key(frame, inner, -1)
-                            path = path + (frame.key,)
+                            m = simple_key(text, inner)
+                            if m is not None:
+                                key = frame.key = m.group(1)
+                                path = path + (key,)
+                                line = bisect(starts, inner)
+                                key_positions[path] = Pos(line, inner - starts[line - 1] + 1)
+                                pos = m.end()
+                            else:
+                                pos = self.parse_key(frame, inner, -1)
+                                path = path + (frame.key,)
                             comma = -1
                             continue
                     else:
@@ -342,7 +380,12 @@ class _Parser:
                             comma = -1
                             continue
             elif ch in "-0123456789":
-                value, pos = self.scan_number(pos, path)
+                m = simple_int(text, pos)
+                if m is not None:
+                    value = int(m.group())
+                    pos = m.end()
+                else:
+                    value, pos = self.scan_number(pos, path)
             else:
                 value, pos = self.scan_literal(pos, path, comma)
 
@@ -350,8 +393,13 @@ class _Parser:
             while stack:
                 frame = stack[-1]
                 container = frame.container
-                pos = ws(text, pos).end()
-                c = text[pos] if pos < n else ""
+                try:
+                    c = text[pos]
+                except IndexError:
+                    c = ""
+                if c in ws_chars:
+                    pos = ws(text, pos).end()
+                    c = text[pos] if pos < n else ""
                 if frame.is_list:
                     container.append(value)
                     if c == ",":
@@ -373,8 +421,18 @@ class _Parser:
                     )
                 container[frame.key] = value
                 if c == ",":
-                    pos = self.parse_key(frame, ws(text, pos + 1).end(), pos)
-                    path = frame.path + (frame.key,)
+                    m = simple_key(text, pos + 1)
+                    if m is not None and (key := m.group(1)) not in container:
+                        # fast path for the common case; parse_key handles the rest
+                        frame.key = key
+                        path = frame.path + (key,)
+                        kpos = m.start(1) - 1
+                        line = bisect(starts, kpos)
+                        key_positions[path] = Pos(line, kpos - starts[line - 1] + 1)
+                        pos = m.end()
+                    else:
+                        pos = self.parse_key(frame, ws(text, pos + 1).end(), pos)
+                        path = frame.path + (frame.key,)
                     comma = -1
                     break
                 if c == "}":
@@ -383,9 +441,7 @@ class _Parser:
                     stack.pop()
                     continue
                 raise self.fatal(
-                    "expected ',' or '}' after object member, found "
-                    + self.describe(pos)
-                    + self.missing_comma_hint(c),
+                    "expected ',' or '}' after object member, found " + self.describe(pos) + self.missing_comma_hint(c),
                     pos,
                     frame.path,
                 )
@@ -406,9 +462,7 @@ class _Parser:
         if pos >= self.n or text[pos] != '"':
             c = text[pos] if pos < self.n else ""
             if c == "}" and comma >= 0:
-                raise self.fatal(
-                    "trailing comma is not allowed before '}'", comma, obj_path
-                )
+                raise self.fatal("trailing comma is not allowed before '}'", comma, obj_path)
             if c == "'":
                 raise self.fatal(
                     'object keys must be double-quoted strings, found "\'"',
@@ -432,8 +486,8 @@ class _Parser:
             self.errors.append(
                 ParseError(
                     DUPLICATE_KEY,
-                    f"duplicate key {_quote_key(key)} "
-                    f"(first defined on line {first.line}); the last one is used",
+                    f"duplicate key {_quote_key(key)} (first defined on line {first.line}, "
+                    f"column {first.column}); the last one is used",
                     key_pos.line,
                     key_pos.column,
                     member,
@@ -514,8 +568,7 @@ class _Parser:
                     h = _HEX4(text, i + 1)
                     if h is None:
                         raise self.fatal(
-                            "invalid \\u escape in string: "
-                            "expected 4 hexadecimal digits",
+                            "invalid \\u escape in string: expected 4 hexadecimal digits",
                             i - 1,
                             path,
                         )
@@ -542,15 +595,9 @@ class _Parser:
                     i += 1
             else:  # unescaped control character at i - 1
                 if term == "\n" or term == "\r":
-                    msg = (
-                        "unterminated string: line break inside string "
-                        "(write it as \\n)"
-                    )
+                    msg = "unterminated string: line break inside string (write it as \\n)"
                 else:
-                    msg = (
-                        f"invalid control character U+{ord(term):04X} in string "
-                        "(must be escaped)"
-                    )
+                    msg = f"invalid control character U+{ord(term):04X} in string (must be escaped)"
                 raise self.fatal(msg, i - 1, path)
 
     def scan_number(self, pos: int, path: tuple) -> tuple[Any, int]:
@@ -579,16 +626,14 @@ class _Parser:
                 raise self.fatal("leading zeros are not allowed in numbers", pos, path)
             if c == "." and frac is None and exp is None:
                 raise self.fatal(
-                    "expected a digit after the decimal point, found "
-                    + self.describe(end + 1),
+                    "expected a digit after the decimal point, found " + self.describe(end + 1),
                     end + 1,
                     path,
                 )
             if (c == "e" or c == "E") and exp is None:
                 sign = 1 if end + 1 < self.n and text[end + 1] in "+-" else 0
                 raise self.fatal(
-                    "expected a digit in the exponent, found "
-                    + self.describe(end + 1 + sign),
+                    "expected a digit in the exponent, found " + self.describe(end + 1 + sign),
                     end + 1 + sign,
                     path,
                 )
@@ -628,16 +673,11 @@ class _Parser:
             if hint is not None:
                 msg = f"invalid literal '{_shorten(word)}' (did you mean '{hint}'?)"
             else:
-                msg = (
-                    f"invalid value '{_shorten(word)}' "
-                    "(strings must be in double quotes)"
-                )
+                msg = f"invalid value '{_shorten(word)}' (strings must be in double quotes)"
             raise self.fatal(msg, pos, path)
         ch = text[pos]
         if ch == "]" and comma >= 0:
-            raise self.fatal(
-                "trailing comma is not allowed before ']'", comma, path[:-1]
-            )
+            raise self.fatal("trailing comma is not allowed before ']'", comma, path[:-1])
         if ch == "'":
             msg = 'strings must be in double quotes, found "\'"'
         elif ch == "/":
@@ -662,15 +702,14 @@ def _decode(data: bytes) -> tuple[str | None, ParseError | None, str]:
         return data.decode("utf-8"), None, ""
     except UnicodeDecodeError as exc:
         start = exc.start
-        truncated = exc.reason == "unexpected end of data"
+        why = exc.reason
     shown = data.decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return (
             None,
             ParseError(
                 ENCODING,
-                "file looks UTF-16 encoded (byte order mark); "
-                "config files must be UTF-8",
+                "file looks UTF-16 encoded (byte order mark); config files must be UTF-8",
                 1,
                 1,
                 (),
@@ -678,14 +717,16 @@ def _decode(data: bytes) -> tuple[str | None, ParseError | None, str]:
             shown,
         )
     prefix = data[:start].decode("utf-8")
-    starts = [0] + [m.end() for m in _LINE_BREAK.finditer(prefix)]
+    starts = _split_lines(prefix)[1]
     line = len(starts)
     column = len(prefix) - starts[-1] + 1
     bad = data[start]
-    if truncated:
-        reason = "truncated multi-byte sequence at end of file"
+    if why == "unexpected end of data":
+        reason = f"truncated multi-byte sequence (byte 0x{bad:02X}) at end of file"
+    elif why == "invalid continuation byte":
+        reason = f"incomplete multi-byte sequence starting with byte 0x{bad:02X}"
     else:
-        reason = f"byte 0x{bad:02X} cannot appear here"
+        reason = f"byte 0x{bad:02X} cannot start a character"
     return (
         None,
         ParseError(
@@ -717,7 +758,7 @@ def parse(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> ParseResu
                 errors=[error],
                 positions={},
                 key_positions={},
-                lines=_LINE_BREAK.split(shown),
+                lines=_split_lines(shown)[0],
                 parsed=False,
             )
     elif isinstance(data, str):
@@ -732,6 +773,6 @@ def parse(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> ParseResu
         errors=parser.errors,
         positions=parser.positions,
         key_positions=parser.key_positions,
-        lines=_LINE_BREAK.split(text),
+        lines=parser.lines,
         parsed=parsed,
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from worldflux_cli.config.base import WorldModelConfig
+from worldflux_cli.config.fields import field_default
 from worldflux_cli.validation.problems import Problem, error, warning
 
 Rule = Callable[[dict[str, Any], type[WorldModelConfig]], Iterator[Problem]]
@@ -32,10 +33,7 @@ def filled_values(values: dict[str, Any], cls: type[WorldModelConfig]) -> dict[s
     """``values`` over the class defaults, derived fields computed where absent."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        else:
-            default = f.default_factory()  # type: ignore[misc]
+        default = field_default(f)
         out[f.name] = list(default) if isinstance(default, tuple) else getattr(default, "value", default)
     out.update(values)
     for name, derived in cls.derived_values(out).items():

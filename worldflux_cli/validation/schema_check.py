@@ -63,7 +63,8 @@ def _convert(err: jsonschema.ValidationError, cls: type[WorldModelConfig]) -> li
             hint_word = suggest(key, allowed)
             hint = f"did you mean {hint_word!r}?" if hint_word else f"remove it; {cls.family_title} configs take: " \
                 + ", ".join(k for k in allowed if not k.startswith("$"))[:300]
-            problems.append(error("WF101", f"unknown key {key!r} in {name}", hint, where + (key,), key=True))
+            message = f"unknown key {key!r}" + (f" in {name}" if where else "")
+            problems.append(error("WF101", message, hint, where + (key,), key=True))
         return problems
     if kind == "type":
         expected = schema["type"]

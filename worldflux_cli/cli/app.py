@@ -1,0 +1,47 @@
+"""The `worldflux` command: every subcommand wired in one place.
+
+Command modules import only light modules at top level; torch, huggingface_hub and
+safetensors are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from worldflux_cli.cli.diff_cmd import diff
+from worldflux_cli.cli.errors import EXIT_INTERNAL, debug_enabled, print_error
+from worldflux_cli.cli.new_cmd import new
+from worldflux_cli.cli.presets_cmd import presets
+from worldflux_cli.cli.schema_cmd import schema
+from worldflux_cli.cli.validate_cmd import validate
+
+app = typer.Typer(
+    name="worldflux",
+    help="Configs, checks, honest presets and benchmarks for latent world models (DreamerV3, TD-MPC2).\n\n"
+    "Start with `worldflux presets`, then `worldflux new --model dreamer --size tiny -o cfg.json` and "
+    "`worldflux validate cfg.json`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command(rich_help_panel="Configs")(new)
+app.command(rich_help_panel="Configs")(validate)
+app.command(rich_help_panel="Configs")(diff)
+app.command(rich_help_panel="Model zoo")(presets)
+app.command(rich_help_panel="Configs")(schema)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except Exception as exc:  # a bug that escaped a command's own handling
+        if debug_enabled():
+            raise
+        print_error(f"internal error: {type(exc).__name__}: {exc}",
+                    "rerun with WORLDFLUX_DEBUG=1 for the traceback, and please report it")
+        sys.exit(EXIT_INTERNAL)
