@@ -12,6 +12,9 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 os.environ.setdefault("NO_COLOR", "1")
 
+# The loopback Hub server and the client environment (set before huggingface_hub is imported).
+pytest_plugins = ["tests.hub_fixtures"]
+
 
 @pytest.fixture
 def cli():
