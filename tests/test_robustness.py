@@ -87,8 +87,8 @@ def test_arbitrary_bytes(data):
     _check(data)
 
 
-@settings(max_examples=40, deadline=None)
-@given(mutated_config())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=mutated_config())
 def test_cli_exit_code_matches_report(text, tmp_path_factory):
     from typer.testing import CliRunner
 

@@ -43,6 +43,11 @@ def _translate(exc: BaseException) -> CliError | None:
 
     if isinstance(exc, CliError):
         return exc
+    hub_errors = sys.modules.get("worldflux_cli.hub.errors")  # loaded only by commands that use the Hub
+    if hub_errors is not None:
+        translated = hub_errors.translate(exc)  # Hub errors subclass OSError: ask before the OSError cases
+        if translated is not None:
+            return translated
     if isinstance(exc, ConfigurationError):
         return CliError(str(exc), "run `worldflux validate FILE` for every problem with its line", EXIT_INVALID)
     if isinstance(exc, FileNotFoundError):
@@ -53,9 +58,6 @@ def _translate(exc: BaseException) -> CliError | None:
         return CliError(f"permission denied: {exc.filename}", "check the file's permissions", EXIT_USAGE)
     if isinstance(exc, OSError):
         return CliError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), "", EXIT_USAGE)
-    extra = sys.modules.get("worldflux_cli.hub.errors")
-    if extra is not None:
-        return extra.translate(exc)
     return None
 
 

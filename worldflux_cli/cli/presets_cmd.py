@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from worldflux_cli.cli.errors import guarded
+from worldflux_cli.cli.errors import CliError, guarded
 from worldflux_cli.cli.options import Format, FormatOpt
 
 
@@ -16,7 +16,7 @@ def presets(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Only this family (dreamer, tdmpc2).")] = None,
     format: FormatOpt = Format.text,
 ) -> None:
-    """List size presets: family, name, nominal size, real trainable count, dimensions.
+    """List size presets: nominal size, the real trainable count, and the dimensions they fix.
 
     Counts are at each preset's reference shapes (DreamerV3: 3x64x64 image, 4 discrete
     actions; TD-MPC2: 39-dim vector, 6 continuous actions).
@@ -25,13 +25,16 @@ def presets(
 
       worldflux presets
 
-      worldflux presets --model tdmpc2 --format json
+      worldflux presets --model tdmpc2 --format json   # also lists the calibrated knobs
     """
     from worldflux_cli.config.registry import FAMILIES, MODEL_FAMILIES, canonical_family
     from worldflux_cli.params import count_params, human_count
     from worldflux_cli.presets import presets_of
 
-    families = [canonical_family(model, allow_base=False)] if model else list(MODEL_FAMILIES)
+    try:
+        families = [canonical_family(model, allow_base=False)] if model else list(MODEL_FAMILIES)
+    except ValueError as exc:  # unknown family: a usage error
+        raise CliError(str(exc), "families: " + ", ".join(MODEL_FAMILIES)) from None
     rows = []
     for fam in families:
         for p in presets_of(fam).values():
@@ -46,11 +49,22 @@ def presets(
     from rich.table import Table
 
     table = Table(title="worldflux size presets (counts at the reference shapes)")
-    for col in ("id", "nominal", "trainable", "dims", "knobs"):
-        table.add_column(col, overflow="fold")
+    for col in ("id", "nominal", "trainable", "off by", "dims"):
+        table.add_column(col, overflow="fold", justify="left" if col in ("id", "dims") else "right")
     for r in rows:
-        nominal = human_count(r["nominal_params"]) if r["nominal_params"] else "-"
-        table.add_row(r["id"], nominal, human_count(r["params"]),
-                      " ".join(f"{k}={v}" for k, v in r["dims"].items()),
-                      " ".join(f"{k}={v}" for k, v in r["knobs"].items()))
+        nominal = r["nominal_params"]
+        off = f"{r['params'] / nominal - 1:+.1%}" if nominal else "-"
+        table.add_row(r["id"], human_count(nominal) if nominal else "-", human_count(r["params"]), off,
+                      _dims_text(r["dims"]))
     Console().print(table)
+
+
+def _dims_text(dims: dict) -> str:
+    """{'deter_dim': 2048, 'stoch_discrete': 16, 'stoch_classes': 16} -> 'deter 2048, stoch 16x16'."""
+    dims = dict(dims)
+    parts = []
+    if "stoch_discrete" in dims:
+        stoch = f"{dims.pop('stoch_discrete')}x{dims.pop('stoch_classes')}"
+        parts.append(f"deter {dims.pop('deter_dim')}, stoch {stoch}")
+    parts += [f"{k.removesuffix('_dim')} {v}" for k, v in dims.items()]
+    return ", ".join(parts)

@@ -33,7 +33,10 @@ def schema(
     from worldflux_cli.config.schema import build_schema, committed_schema_path, render_schema
     from worldflux_cli.fileio import write_atomic
 
-    names = [canonical_family(family)] if family else list(FAMILIES)
+    try:
+        names = [canonical_family(family)] if family else list(FAMILIES)
+    except ValueError as exc:  # unknown family: a usage error
+        raise CliError(str(exc), "families: " + ", ".join(FAMILIES)) from None
     if not (write or check):
         if family:
             typer.echo(render_schema(FAMILIES[names[0]]), nl=False)

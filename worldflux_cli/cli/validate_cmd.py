@@ -51,9 +51,10 @@ def validate(
             reports.append(FileReport(ref, [Problem("WF008", "error", exc.message, exc.hint)]))
             continue
         reports.append(with_param_count(validate_bytes(src.data, src.label)))
-    text = RENDERERS[format.value](reports, strict=strict, colour=use_colour(sys.stdout))
+    colour = use_colour(sys.stdout)
+    text = RENDERERS[format.value](reports, strict=strict, colour=colour)
     if text:
-        typer.echo(text)
+        typer.echo(text, color=colour)  # click strips ANSI codes off a non-terminal unless told
     if unreadable:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_OK if all(r.valid(strict) for r in reports) else EXIT_INVALID)
