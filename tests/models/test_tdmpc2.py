@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from worldflux_cli.config import TDMPC2Config
 from worldflux_cli.models import build_model
-from worldflux_cli.models.tdmpc2 import QEnsemble, SimNorm, symexp, symlog, two_hot, two_hot_inv
+from worldflux_cli.models.math import symexp, symlog
+from worldflux_cli.models.tdmpc2 import QEnsemble, SimNorm, two_hot, two_hot_inv
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worldflux_cli.config.tdmpc2 import TDMPC2Config
+from worldflux_cli.models.math import symexp, symlog
 
 #: Bounds of the policy prior's log standard deviation (official log_std_min / log_std_max).
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
@@ -38,14 +39,6 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 # ---------------------------------------------------------------------------------------- math
-def symlog(x: Tensor) -> Tensor:
-    return torch.sign(x) * torch.log1p(x.abs())
-
-
-def symexp(x: Tensor) -> Tensor:
-    return torch.sign(x) * torch.expm1(x.abs())
-
-
 def two_hot(x: Tensor, num_bins: int, vmin: float, vmax: float) -> Tensor:
     """Soft two-hot targets (..., num_bins) of scalars ``x`` (...), in float32.
 
