@@ -10,8 +10,11 @@ import sys
 
 import typer
 
+from worldflux_cli.cli.bench_cmd import bench
 from worldflux_cli.cli.diff_cmd import diff
 from worldflux_cli.cli.errors import EXIT_INTERNAL, debug_enabled, print_error
+from worldflux_cli.cli.hub_cmd import pull, push, save
+from worldflux_cli.cli.info_cmd import info
 from worldflux_cli.cli.new_cmd import new
 from worldflux_cli.cli.presets_cmd import presets
 from worldflux_cli.cli.schema_cmd import schema
@@ -33,6 +36,11 @@ app.command(rich_help_panel="Configs")(validate)
 app.command(rich_help_panel="Configs")(diff)
 app.command(rich_help_panel="Model zoo")(presets)
 app.command(rich_help_panel="Configs")(schema)
+app.command(rich_help_panel="Hub")(save)
+app.command(rich_help_panel="Hub")(push)
+app.command(rich_help_panel="Hub")(pull)
+app.command(rich_help_panel="Model zoo")(bench)
+app.command(rich_help_panel="Model zoo")(info)
 
 
 def main() -> None:
