@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, EXIT_USAGE, CliError, guarded
+from worldflux_cli.cli.errors import EXIT_INVALID, CliError, guarded
 from worldflux_cli.cli.options import Format, FormatOpt
 
 
@@ -22,25 +22,14 @@ class Dtype(str, Enum):
 
 def _load_config(ref: str) -> tuple[str, Any]:
     """(label, config object) of a config reference; the validation report and exit 1 when invalid."""
-    from worldflux_cli.config.registry import FAMILIES, MODEL_FAMILIES
-    from worldflux_cli.sources import SourceError, read_source
-    from worldflux_cli.validation.report import render_text, use_colour
-    from worldflux_cli.validation.validate import validate_bytes
+    from worldflux_cli.cli.loading import load_valid
+    from worldflux_cli.config.registry import MODEL_FAMILIES
 
-    try:
-        src = read_source(ref)
-    except SourceError as exc:
-        raise CliError(exc.message, exc.hint, EXIT_USAGE) from None
-    report = validate_bytes(src.data, src.label)
-    if not report.valid():
-        print(render_text([report], colour=use_colour(sys.stderr)), file=sys.stderr)
-        raise CliError(f"{src.label} is not a valid config; nothing was measured",
-                       "fix the problems above (`worldflux validate FILE` lists them)", EXIT_INVALID)
-    if report.model_type not in MODEL_FAMILIES:
-        raise CliError(f"{src.label} is a {report.model_type!r} config; bench needs a model",
+    loaded = load_valid(ref, invalid_code=EXIT_INVALID, consequence="nothing was measured")
+    if loaded.cls.family not in MODEL_FAMILIES:
+        raise CliError(f"{loaded.label} is a {loaded.cls.family!r} config; bench needs a model",
                        'set "model_type" to "dreamer" or "tdmpc2"', EXIT_INVALID)
-    values = {k: v for k, v in report.values.items() if k != "$schema"}
-    return src.label, FAMILIES[report.model_type].from_dict(values)
+    return loaded.label, loaded.config()
 
 
 def _load_old(path: Path) -> dict:

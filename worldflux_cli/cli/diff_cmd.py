@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, guarded
+from worldflux_cli.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, guarded
 from worldflux_cli.cli.options import Format, FormatOpt
 
 
 def load_checked(ref: str) -> tuple[str, type, dict[str, Any], int | None]:
     """(label, config class, filled values, trainable params) of a valid config reference."""
-    from worldflux_cli.config.registry import FAMILIES
-    from worldflux_cli.sources import SourceError, read_source
-    from worldflux_cli.validation.report import render_text, use_colour
+    from worldflux_cli.cli.loading import load_valid
+    from worldflux_cli.params import count_params
     from worldflux_cli.validation.rules import filled_values
-    from worldflux_cli.validation.validate import validate_bytes, with_param_count
 
-    try:
-        src = read_source(ref)
-    except SourceError as exc:
-        raise CliError(exc.message, exc.hint, EXIT_USAGE) from None
-    report = validate_bytes(src.data, src.label)
-    if not report.valid():
-        print(render_text([report], colour=use_colour(sys.stderr)), file=sys.stderr)
-        raise CliError(f"{src.label} is not a valid config; cannot compare it", "fix the problems above",
-                       EXIT_USAGE)
-    report = with_param_count(report)
-    cls = FAMILIES[report.model_type]
-    values = {k: v for k, v in report.values.items() if k != "$schema"}
-    return src.label, cls, filled_values(values, cls), report.params
+    loaded = load_valid(ref, invalid_code=EXIT_USAGE, consequence="cannot compare it")
+    params = count_params(loaded.config()).trainable if loaded.cls.family in ("dreamer", "tdmpc2") else None
+    return loaded.label, loaded.cls, filled_values(loaded.values, loaded.cls), params
 
 
 @guarded

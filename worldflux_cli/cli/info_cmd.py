@@ -32,14 +32,16 @@ def info(
 
       worldflux info my-config.json --batch 32 --format json
     """
-    from worldflux_cli.cli.diff_cmd import load_checked
-    from worldflux_cli.config.registry import FAMILIES
+    from worldflux_cli.cli.errors import EXIT_USAGE, CliError
+    from worldflux_cli.cli.loading import load_valid
     from worldflux_cli.memory import model_info
 
-    label, cls, values, _ = load_checked(target)
-    config = FAMILIES[cls.family].from_dict(values)
-    data = model_info(config, batch=batch, seq=seq)
-    data["source"] = label
+    loaded = load_valid(target, invalid_code=EXIT_USAGE, consequence="nothing to describe")
+    if loaded.cls.family not in ("dreamer", "tdmpc2"):
+        raise CliError(f"{loaded.label} is a 'base' config; info needs a model family",
+                       'set "model_type" to "dreamer" or "tdmpc2"')
+    data = model_info(loaded.config(), batch=batch, seq=seq)
+    data["source"] = loaded.label
     if format is Format.json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -60,7 +62,7 @@ def _render(data: dict) -> None:
     shape = "x".join(map(str, data["obs_shape"]))
     console.print(f"[bold]{data['source']}[/]: {data['family_title']} '{data['model_name']}'"
                   + (f" (preset {data['preset']})" if data["preset"] else "")
-                  + f", obs {shape}, {data['action_dim']} {data['action_type']} actions")
+                  + f", obs {shape}, {data['action_dim']} {data['action_type']} actions", soft_wrap=True)
     dims = Table(title="key dimensions", show_header=False)
     for key, value in data["dims"].items():
         dims.add_row(key, str(value))
