@@ -222,7 +222,7 @@ def render_text(result: dict) -> str:
     device = env["device_name"] + (f" ({fmt_bytes(env['device_memory_bytes'])})" if env["device_type"] == "cuda"
                                    else "")
     peak = f", dense peak {env['peak_tflops']:g} TFLOP/s" if env["peak_tflops"] else ""
-    malloc = " ".join(f"{k}={v}" for k, v in env["malloc_env"].items())
+    malloc = "malloc env " + ", ".join(env["malloc_env"]) if env["malloc_env"] else ""
     lines += [
         f"environment: torch {env['torch']}" + (f" (CUDA {env['cuda']})" if env["cuda"] else "")
         + f", python {env['python']}, {env['device']}: {device}{peak}",
