@@ -37,3 +37,15 @@ def test_validate_example_output_is_true(cli, tmp_path, monkeypatch):
     result = cli(*shlex.split(command.removeprefix("$ "))[1:])
     assert result.exit_code == 1
     assert result.stdout == expected
+
+
+def test_preset_table_matches_the_counter():
+    from worldflux_cli.config.registry import FAMILIES
+    from worldflux_cli.params import count_params, human_count
+    from worldflux_cli.presets import get_preset
+
+    rows = re.findall(r"\| (dreamer|tdmpc2):(\w+) \| ([\d.]+M) \|", README)
+    assert len(rows) == 9
+    for family, name, shown in rows:
+        config = FAMILIES[family].from_dict(get_preset(family, name).config_values())
+        assert human_count(count_params(config).trainable) == shown, (family, name)
