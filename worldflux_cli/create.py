@@ -108,9 +108,9 @@ def new_config(family: str, size: str, *, obs_shape: str | None = None, action_d
             target = target[part]
         target[path[-1]] = value
     out = NewConfig(family, filled)
-    changed = sorted(k for k, want in preset.fixed.items() if filled.get(k) != want)
+    changed = preset.changed_fields(filled)
     if changed and "model_name" not in overrides:
-        filled["model_name"] = f"{size}-custom"
+        filled["model_name"] = preset.custom_name
         verb = "differs" if len(changed) == 1 else "differ"
         out.notes.append(f"renamed to {filled['model_name']!r}: {', '.join(changed)} {verb} from preset {preset.id}, "
                          f"so the preset's name would no longer be true")

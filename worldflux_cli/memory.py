@@ -89,7 +89,7 @@ def matching_preset(config: WorldModelConfig) -> str | None:
     from worldflux_cli.presets import presets_of
 
     preset = presets_of(config.family).get(config.model_name)
-    if preset and all(getattr(config, k) == v for k, v in preset.fixed.items()):
+    if preset and not preset.changed_fields(config.to_dict()):
         return preset.id
     return None
 

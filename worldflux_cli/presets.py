@@ -32,6 +32,15 @@ class Preset:
         """Every field value the preset's name promises (dims and calibrated knobs)."""
         return {**self.dims, **self.knobs}
 
+    def changed_fields(self, values: dict[str, Any]) -> list[str]:
+        """The fields this preset fixes whose value in ``values`` (a JSON-shaped dict) differs."""
+        return sorted(k for k, want in self.fixed.items() if values.get(k) != want)
+
+    @property
+    def custom_name(self) -> str:
+        """The name a config takes when its overrides change what the preset fixes."""
+        return f"{self.name}-custom"
+
     def config_values(self) -> dict[str, Any]:
         """A config dict for this preset at its reference shapes."""
         return {"model_type": self.family, "model_name": self.name, **self.reference, **self.fixed}
@@ -73,10 +82,6 @@ def get_preset(family: str, name: str) -> Preset:
     extra = f"; did you mean {hint!r}?" if hint else ""
     known = ", ".join(table) or "none"
     raise ValueError(f"unknown size preset {name!r} for {canonical_family(family)}{extra} (known: {known})")
-
-
-def preset_config_values(family: str, name: str) -> dict[str, Any]:
-    return get_preset(family, name).config_values()
 
 
 def parse_preset_id(text: str) -> Preset | None:

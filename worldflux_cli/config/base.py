@@ -161,13 +161,13 @@ class WorldModelConfig:
         preset fixes, the config is renamed ``<size>-custom`` (unless ``model_name`` is
         given), because the preset's name would no longer be true.
         """
-        from worldflux_cli.presets import preset_config_values
+        from worldflux_cli.presets import get_preset
 
-        values = preset_config_values(cls.family, size)  # ValueError when unknown
-        changed = [k for k, v in overrides.items() if k in values and _jsonable(v) != values[k]]
-        if "model_name" not in overrides and any(k not in ("obs_shape", "action_dim", "action_type")
-                                                 for k in changed):
-            values["model_name"] = f"{size}-custom"
+        preset = get_preset(cls.family, size)  # ValueError when unknown
+        values = preset.config_values()
+        merged = {**values, **{k: _jsonable(v) for k, v in overrides.items()}}
+        if "model_name" not in overrides and preset.changed_fields(merged):
+            values["model_name"] = preset.custom_name
         values.update(overrides)
         return cls.from_dict(values)
 

@@ -165,11 +165,11 @@ def rule_size_preset(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator
     preset = presets_of(cls.family).get(name) if isinstance(name, str) else None
     if preset is None:
         return
-    diffs = [(k, want, v.get(k)) for k, want in preset.fixed.items() if v.get(k) != want]
+    diffs = [(k, preset.fixed[k], v.get(k)) for k in preset.changed_fields(v)]
     if diffs:
         listing = ", ".join(f"{k} is {got} (preset: {want})" for k, want, got in diffs)
         yield error("WF205", f"model_name {name!r} is a {cls.family_title} size preset, but {listing}",
-                    f"rename the config (e.g. \"model_name\": \"{name}-custom\") or restore the preset's "
+                    f"rename the config (e.g. \"model_name\": \"{preset.custom_name}\") or restore the preset's "
                     f"values ({', '.join(f'{k}={want}' for k, want, _ in diffs)})", ("model_name",))
 
 
