@@ -25,12 +25,12 @@ def test_info_json_for_the_largest_presets(cli, ref, cls, size):
 
 
 def test_info_text_for_a_file(cli, tmp_path):
-    f = tmp_path / "c.json"
+    f = tmp_path / "c[red].json"  # brackets in a name are shown as they are, not read as markup
     f.write_text('{"model_type": "dreamer", "model_name": "mine", "obs_shape": [17], "action_type": "continuous"}')
     result = cli("info", str(f))
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "DreamerV3 'mine'" in out and "obs 17" in out and "continuous" in out
+    assert f"{f}: DreamerV3 'mine'" in out and "obs 17" in out and "continuous" in out
     assert "slow_critic (EMA copy, frozen)" in out and "activations per sample" in out
     assert "preset" not in out.splitlines()[0]
 

@@ -83,7 +83,7 @@ class _RichProgress:
 @guarded
 def bench(
     config: Annotated[str | None, typer.Argument(help="Config: a file, '-', a preset id (dreamer:tiny) or "
-                                                      "hf://ORG/NAME[@REV]. Or use --model and --size.",
+                                                      "hf://ORG/NAME or hf://ORG/NAME@REV. Or use --model and --size.",
                                                  show_default=False)] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model family of a preset: dreamer or "
                                               "tdmpc2 (with --size).", show_default=False)] = None,

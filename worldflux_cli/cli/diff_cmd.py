@@ -25,7 +25,7 @@ def load_checked(ref: str) -> tuple[str, type, dict[str, Any], int | None]:
 @guarded
 def diff(
     a: Annotated[str, typer.Argument(help="First config: a file, '-', a preset id (dreamer:size50m) or "
-                                          "hf://ORG/NAME[@REV].", show_default=False)],
+                                          "hf://ORG/NAME or hf://ORG/NAME@REV.", show_default=False)],
     b: Annotated[str, typer.Argument(help="Second config, same forms.", show_default=False)],
     format: FormatOpt = Format.text,
 ) -> None:

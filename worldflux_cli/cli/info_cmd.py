@@ -54,13 +54,14 @@ def _mib(n: int) -> str:
 
 def _render(data: dict) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from worldflux_cli.params import human_count
 
     console = Console()
     shape = "x".join(map(str, data["obs_shape"]))
-    console.print(f"[bold]{data['source']}[/]: {data['family_title']} '{data['model_name']}'"
+    console.print(f"[bold]{escape(data['source'])}[/]: {data['family_title']} '{escape(data['model_name'])}'"
                   + (f" (preset {data['preset']})" if data["preset"] else "")
                   + f", obs {shape}, {data['action_dim']} {data['action_type']} actions", soft_wrap=True)
     dims = Table(title="key dimensions", show_header=False)

@@ -13,8 +13,8 @@ from worldflux_cli.cli.options import ValidateFormat
 
 @guarded
 def validate(
-    files: Annotated[list[str], typer.Argument(help="Config files to check; '-' reads standard input; "
-                                                    "hf://ORG/NAME[@REV] reads config.json from the Hub.",
+    files: Annotated[list[str], typer.Argument(help="Config files to check; '-' reads standard input; hf://ORG/NAME "
+                                                    "or hf://ORG/NAME@REV reads config.json from the Hub.",
                                                show_default=False)],
     format: Annotated[ValidateFormat, typer.Option("--format", "-f", help="text (the offending line under each "
                                                    "problem), json (a stable contract) or github (workflow "
