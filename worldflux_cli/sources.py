@@ -38,10 +38,8 @@ def read_source(ref: str, *, allow_presets: bool = True) -> Source:
     if allow_presets and not path.exists():
         try:
             preset = parse_preset_id(ref)
-        except ValueError as exc:
+        except ValueError as exc:  # unknown preset or family (ConfigurationError is a ValueError)
             raise SourceError(str(exc), "list presets with `worldflux presets`") from None
-        except Exception as exc:  # unknown family (ConfigurationError)
-            raise SourceError(str(exc).splitlines()[0], "preset ids look like dreamer:size50m") from None
         if preset is not None:
             return Source(preset.id, json.dumps(preset.config_values()).encode())
     try:

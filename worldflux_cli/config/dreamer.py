@@ -112,13 +112,18 @@ class DreamerV3Config(WorldModelConfig):
 
     def resolved_encoder(self) -> str:
         """'cnn' or 'mlp': the encoder this config builds."""
-        if self.encoder_type != "auto":
-            return self.encoder_type
-        return "cnn" if len(self.obs_shape) == 3 else "mlp"
+        return resolve_coders(self.obs_shape, self.encoder_type, self.decoder_type)[0]
 
     def resolved_decoder(self) -> str:
         """'cnn' or 'mlp': the decoder this config builds."""
-        return self.resolved_encoder() if self.decoder_type == "auto" else self.decoder_type
+        return resolve_coders(self.obs_shape, self.encoder_type, self.decoder_type)[1]
+
+
+def resolve_coders(obs_shape: Any, encoder_type: Any, decoder_type: Any) -> tuple[str, str]:
+    """(encoder, decoder), each 'cnn' or 'mlp': 'auto' (or an unknown value) picks the encoder by the
+    observation's rank (3: image) and the decoder to match the encoder."""
+    encoder = encoder_type if encoder_type in ("cnn", "mlp") else ("cnn" if len(obs_shape) == 3 else "mlp")
+    return encoder, decoder_type if decoder_type in ("cnn", "mlp") else encoder
 
 
 def _is_int(v: Any) -> bool:

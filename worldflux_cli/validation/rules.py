@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from worldflux_cli.config.base import WorldModelConfig
+from worldflux_cli.config.dreamer import resolve_coders
 from worldflux_cli.config.fields import field_default
 from worldflux_cli.validation.problems import Problem, error, warning
 
@@ -67,7 +68,7 @@ def rule_obs_shape(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[P
         yield warning("WF301", f"obs_shape {shape} looks like (H, W, C); images are (C, H, W)",
                       f"write [{shape[2]}, {shape[0]}, {shape[1]}] and transpose your observations", ("obs_shape",))
     stride = image_stride(v, cls.family)
-    uses_cnn = cls.family != "dreamer" or "cnn" in (_resolved(v, "encoder_type"), _resolved(v, "decoder_type"))
+    uses_cnn = cls.family != "dreamer" or "cnn" in resolve_coders(shape, v.get("encoder_type"), v.get("decoder_type"))
     if stride and uses_cnn:
         for index, size, axis in ((1, h, "H"), (2, w, "W")):
             if size % stride:
@@ -76,15 +77,6 @@ def rule_obs_shape(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[P
                             f"resize observations to {lo} or {hi}" + (
                                 ", or use fewer cnn_kernels" if cls.family == "dreamer" else ""),
                             ("obs_shape", index))
-
-
-def _resolved(v: dict[str, Any], key: str) -> str | None:
-    kind = v.get(key)
-    if kind == "auto" and _shape(v.get("obs_shape")):
-        if key == "decoder_type" and v.get("encoder_type") in ("cnn", "mlp"):
-            return v["encoder_type"]
-        return "cnn" if len(v["obs_shape"]) == 3 else "mlp"
-    return kind
 
 
 def rule_derived(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Problem]:
@@ -103,8 +95,8 @@ def rule_encoder_fit(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator
     shape = v.get("obs_shape")
     if cls.family != "dreamer" or not _shape(shape) or len(shape) == 2:
         return
-    for key in ("encoder_type", "decoder_type"):
-        kind = _resolved(v, key)
+    kinds = resolve_coders(shape, v.get("encoder_type"), v.get("decoder_type"))
+    for key, kind in zip(("encoder_type", "decoder_type"), kinds, strict=True):
         if kind == "cnn" and len(shape) != 3:
             yield error("WF204", f"{key} 'cnn' needs an image obs_shape (C, H, W), got {shape}",
                         f"set {key} to 'mlp' or 'auto'", (key,))

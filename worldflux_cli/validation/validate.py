@@ -109,7 +109,6 @@ def with_param_count(report: FileReport) -> FileReport:
     """Add the trainable parameter count (torch-free) to a valid report."""
     if report.errors or report.values is None or report.model_type not in ("dreamer", "tdmpc2"):
         return report
-    from worldflux_cli.config.registry import FAMILIES
     from worldflux_cli.params import count_params
 
     config = FAMILIES[report.model_type].from_dict(report.values)
