@@ -48,7 +48,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worldflux_cli.config.dreamer import DreamerV3Config
-from worldflux_cli.models.layers import BlockLinear, RMSNorm, trunc_normal_init_
+from worldflux_cli.models.layers import (
+    BlockLinear,
+    RMSNorm,
+    conv_transpose2d,
+    sigmoid_squared_error,
+    trunc_normal_init_,
+)
 from worldflux_cli.models.math import symexp, symlog, symlog_bins, twohot_decode, twohot_encode
 
 #: Bounds of the continuous actor's standard deviation (official minstd / maxstd).
@@ -105,6 +111,9 @@ class ConvUp(nn.ConvTranspose2d):
     def reset_parameters(self) -> None:
         trunc_normal_init_(self.weight, self.in_channels * self.kernel_size[0] * self.kernel_size[1])
         nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
 
 
 class Dense(nn.Module):
@@ -501,11 +510,12 @@ class DreamerV3(nn.Module):
         prior_logits = self.rssm.prior_logits_of(deter)
         feat = torch.cat([deter, stoch], -1)
 
-        recon = self.decoder(deter.flatten(0, 1), stoch.flatten(0, 1)).float()
+        recon = self.decoder(deter.flatten(0, 1), stoch.flatten(0, 1))
         target = obs.flatten(0, 1).float()
-        pred = torch.sigmoid(recon) if self.image_obs else recon
-        target = target if self.image_obs else self._squash(target)
-        rec = F.mse_loss(pred, target, reduction="sum") / (b * t)  # mean over (B, T) of the per-frame sums
+        if self.image_obs:  # squared error of the sigmoid pixel means
+            rec = sigmoid_squared_error(recon, target) / (b * t)  # mean over (B, T) of the per-frame sums
+        else:
+            rec = F.mse_loss(recon.float(), self._squash(target), reduction="sum") / (b * t)
         rew = self._twohot_loss(self.reward_head(feat), batch["reward"])
         con = F.binary_cross_entropy_with_logits(self.continue_head(feat).squeeze(-1).float(),
                                                  batch["cont"].float(), reduction="none")

@@ -29,66 +29,126 @@ def trunc_normal_init_(weight: Tensor, fan_in: int, scale: float = 1.0) -> Tenso
 
 
 #: Elements per chunk of the CPU RMSNorm: big enough to amortise dispatch, small enough that
-#: the temporaries of a chunk stay in cache.
-RMS_CHUNK = 1 << 20
+#: a chunk and its temporaries stay in each core's L2 cache.
+RMS_CHUNK = 1 << 18
 
 
 def _rms_scale(x: Tensor, eps: float) -> Tensor:
     """1 / sqrt(mean(x^2, -1) + eps), (M, 1), reduced in float32 for half types."""
-    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else None
-    r = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=acc)
-    return r.square_().div_(x.shape[-1]).add_(eps).rsqrt_().to(x.dtype)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        r = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
+        return r.square_().div_(x.shape[-1]).add_(eps).rsqrt_().to(x.dtype)
+    return torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().mul_(1.0 / x.shape[-1]).add_(eps).rsqrt_()
 
 
-def _row_chunks(rows: int, dim: int, device: torch.device) -> list[slice]:
-    step = max(1, RMS_CHUNK // dim) if device.type == "cpu" else rows
+def column_sums(m: Tensor) -> Tensor:
+    """m.sum(0) of a 2-D tensor (float32 for half types); as a matrix-vector product where that
+    is faster (2-4x on CPU for float32 with 16+ columns)."""
+    if m.dtype in (torch.float16, torch.bfloat16):
+        return m.sum(0, dtype=torch.float32)
+    if m.dtype != torch.float32 or m.shape[1] < 16 or m.device.type != "cpu":
+        return m.sum(0)
+    return torch.mv(m.t(), m.new_ones(m.shape[0]))
+
+
+#: Row width the CPU RMSNorm packs narrow rows into: with fewer than 16 channels, rows of
+#: LANE_WIDTH // dim pixels side by side keep every elementwise pass vectorised (per-pixel
+#: statistics then go through small matrix products); 1.4x faster for 8 channels.
+LANE_WIDTH = 64
+
+
+def _lanes(x2: Tensor) -> int:
+    """How many rows of x2 (rows, dim) the CPU RMSNorm packs into one row: 1, or LANE_WIDTH // dim."""
+    rows, dim = x2.shape
+    if (x2.device.type != "cpu" or x2.dtype not in (torch.float32, torch.float64) or dim >= 16
+            or LANE_WIDTH % dim or rows % (LANE_WIDTH // dim)):
+        return 1
+    return LANE_WIDTH // dim
+
+
+def _spread(lanes: int, dim: int, like: Tensor) -> Tensor | None:
+    """(lanes, lanes * dim) block indicator: row i is 1 over the dim entries of lane i; None for 1 lane."""
+    if lanes == 1:
+        return None
+    return torch.eye(lanes, dtype=like.dtype, device=like.device).repeat_interleave(dim, 1)
+
+
+def _row_chunks(rows: int, width: int) -> list[slice]:
+    """Row slices of at most RMS_CHUNK elements (at least one row)."""
+    step = max(1, RMS_CHUNK // width)
     return [slice(s, s + step) for s in range(0, rows, step)]
+
+
+def _rms_backward(x: Tensor, dy: Tensor, r: Tensor, weight: Tensor, spread: Tensor | None, dim: int, act: bool,
+                  need_w: bool, dx: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """dL/dx (into ``dx`` when given) and dL/dweight (per lane) of one block of (packed) rows."""
+    rf = r if spread is None else r @ spread
+    xr = x * rf
+    dn = torch.ops.aten.silu_backward(dy, xr * weight) if act else dy
+    p = dn * xr
+    # dim * (mean over each pixel's channels of dL/dy_hat * x_hat), per row / spread over the lanes
+    dot = (p @ weight).unsqueeze(-1) if spread is None else (p @ (spread.t() * weight.unsqueeze(-1))) @ spread
+    out = torch.mul(dn, weight) if dx is None else torch.mul(dn, weight, out=dx)
+    out.addcmul_(xr, dot, value=-1.0 / dim).mul_(rf)
+    return out, (column_sums(p) if need_w else None)
 
 
 class _RMSNormFn(torch.autograd.Function):
     """RMS norm over the last axis, optionally followed by SiLU, with a hand-written backward.
 
     PyTorch's rms_norm decomposes into many elementwise kernels (more in its backward), each a
-    full pass over memory. This computes the statistics in one reduction, saves the normalised
-    input and the per-row scale, and on CPU walks large inputs in row chunks so that the
-    temporaries of each chunk stay in cache (as fast as the fused native LayerNorm).
+    full pass over memory. This computes the statistics in one reduction and saves only the
+    input (which exists anyway) and the per-row scale; the backward recomputes the normalised
+    input. On CPU it walks large inputs in row chunks so that the temporaries of each chunk
+    stay in cache and memory is read and written once per pass of the whole op, and packs
+    narrow rows side by side (see LANE_WIDTH).
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, eps: float, act: bool) -> Tensor:
-        shape, dim, weight_dtype = x.shape, x.shape[-1], weight.dtype
+        dim, weight_dtype = x.shape[-1], weight.dtype
         x2, weight = x.reshape(-1, dim), weight.to(x.dtype)  # (differ under autocast)
-        xr, y = torch.empty_like(x2), torch.empty_like(x2)
-        r = x2.new_empty(x2.shape[0], 1)
-        for sl in _row_chunks(x2.shape[0], dim, x.device):
-            rs = _rms_scale(x2[sl], eps)
-            r[sl] = rs
-            ys = torch.mul(torch.mul(x2[sl], rs, out=xr[sl]), weight, out=y[sl])
+        ctx.act, ctx.weight_dtype = act, weight_dtype
+        if x.numel() <= RMS_CHUNK or x.device.type != "cpu":  # one block: the fewest ops
+            r = _rms_scale(x2, eps)
+            y = torch.mul(x2, r).mul_(weight)
+            if act:
+                F.silu(y, inplace=True)
+            ctx.save_for_backward(x, weight, r)
+            return y.view(x.shape)
+        lanes = _lanes(x2)
+        spread, x2 = _spread(lanes, dim, x2), x2.view(-1, lanes * dim)
+        wide = weight if lanes == 1 else weight.repeat(lanes)
+        y = torch.empty_like(x2)
+        r = x2.new_empty(x2.shape[0], lanes)
+        for sl in _row_chunks(x2.shape[0], x2.shape[1]):
+            if spread is None:
+                rs = r[sl].copy_(_rms_scale(x2[sl], eps))
+            else:  # per-pixel mean squares through the block indicator, then spread back over the lanes
+                rs = torch.mm(x2[sl].square(), spread.t(), out=r[sl]).mul_(1.0 / dim).add_(eps).rsqrt_() @ spread
+            ys = torch.mul(x2[sl], rs, out=y[sl]).mul_(wide)
             if act:
                 F.silu(ys, inplace=True)
-        ctx.save_for_backward(xr, weight, r)
-        ctx.act, ctx.shape, ctx.weight_dtype = act, shape, weight_dtype
-        return y.view(shape)
+        ctx.save_for_backward(x, weight, r)
+        return y.view(x.shape)
 
     @staticmethod
     def backward(ctx, dy: Tensor):
-        xr, weight, r = ctx.saved_tensors
-        dim = xr.shape[-1]
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        dy2 = dy.reshape(-1, dim).to(xr.dtype)
-        dx = torch.empty_like(xr) if need_x else None
-        dw = torch.zeros(dim, dtype=torch.float32, device=xr.device) if need_w else None
-        w_mean = weight / dim
-        for sl in _row_chunks(xr.shape[0], dim, xr.device):
-            xrs = xr[sl]
-            dn = torch.ops.aten.silu_backward(dy2[sl], xrs * weight) if ctx.act else dy2[sl]
-            p = dn * xrs
-            if need_w:
-                dw += p.sum(0, dtype=torch.float32)
-            if need_x:
-                dot = (p @ w_mean).unsqueeze(-1)  # mean over the row of dL/dy_hat * x_hat
-                torch.mul(dn, weight, out=dx[sl]).addcmul_(xrs, dot, value=-1).mul_(r[sl])
-        return (dx.view(ctx.shape) if need_x else None), (dw.to(ctx.weight_dtype) if need_w else None), None, None
+        x, weight, r = ctx.saved_tensors
+        dim, lanes = x.shape[-1], r.shape[-1]
+        need_w = ctx.needs_input_grad[1]
+        x2, dy2 = x.reshape(-1, lanes * dim), dy.reshape(-1, lanes * dim).to(x.dtype)
+        if x.numel() <= RMS_CHUNK or x.device.type != "cpu":
+            dx, dw = _rms_backward(x2, dy2, r, weight, None, dim, ctx.act, need_w, None)
+        else:
+            spread, wide = _spread(lanes, dim, x2), (weight if lanes == 1 else weight.repeat(lanes))
+            dx, dw = torch.empty_like(x2), None
+            for sl in _row_chunks(x2.shape[0], x2.shape[1]):
+                part = _rms_backward(x2[sl], dy2[sl], r[sl], wide, spread, dim, ctx.act, need_w, dx[sl])[1]
+                dw = part if dw is None else dw.add_(part)
+            if need_w and lanes > 1:
+                dw = dw.view(lanes, dim).sum(0)
+        return dx.view(x.shape), (dw.to(ctx.weight_dtype) if need_w else None), None, None
 
 
 class RMSNorm(nn.Module):
@@ -139,3 +199,69 @@ class BlockLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, blocks={self.blocks}, bias={self.bias is not None}"
+
+
+# ------------------------------------------------------------------------- transposed convolution
+class _ConvTranspose2dFn(torch.autograd.Function):
+    """conv_transpose2d whose weight gradient is computed as the weight gradient of the matching
+    stride-s convolution (input = grad of the output, grad = input): the same sums, exactly, but
+    oneDNN's kernel for that is 1.3-2x faster on CPU than its transposed-weight-gradient kernel."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: list[int], padding: list[int],
+                output_padding: list[int]) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.conv = (stride, padding, output_padding)
+        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+
+    @staticmethod
+    def backward(ctx, dy: Tensor):
+        x, weight = ctx.saved_tensors
+        stride, padding, output_padding = ctx.conv
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dy = dy.contiguous(memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+                           else torch.contiguous_format)
+        backward = torch.ops.aten.convolution_backward
+        dx = dw = db = None
+        if need_x:
+            dx = backward(dy, x, weight, None, stride, padding, [1, 1], True, output_padding, 1,
+                          [True, False, False])[0]
+        if need_w:  # y = convT(x, W)  <=>  x = conv(y, W)-shaped pairing: dW = wgrad of conv(input=dy, grad=x)
+            dw = backward(x, dy, weight, None, stride, padding, [1, 1], False, [0, 0], 1, [False, True, False])[1]
+        if need_b:
+            db = (column_sums(dy.permute(0, 2, 3, 1).reshape(-1, dy.shape[1])).to(dy.dtype)
+                  if dy.is_contiguous(memory_format=torch.channels_last) else dy.sum((0, 2, 3)))
+        return dx, dw, db, None, None, None
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, output_padding) -> Tensor:
+    """F.conv_transpose2d (groups 1, dilation 1) with the faster CPU weight gradient of ``_ConvTranspose2dFn``;
+    the plain op on other devices and under autocast."""
+    if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled():
+        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+    return _ConvTranspose2dFn.apply(x, weight, bias, list(stride), list(padding), list(output_padding))
+
+
+# ------------------------------------------------------------------------------------------ losses
+class _SigmoidSquaredErrorFn(torch.autograd.Function):
+    """sum((sigmoid(logits) - target)^2) in float32, forward and backward in two passes each
+    (autograd's sigmoid + mse_loss take about four times as many passes over the images)."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor) -> Tensor:
+        s = torch.sigmoid(logits.float())
+        d = torch.sub(s, target.float())
+        ctx.save_for_backward(s, d)
+        ctx.dtype = logits.dtype
+        return torch.linalg.vector_norm(d).square()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        s, d = ctx.saved_tensors
+        dl = torch.ops.aten.sigmoid_backward(d, s).mul_(2 * grad)  # 2 (s - t) s (1 - s) * grad
+        return dl.to(ctx.dtype), None
+
+
+def sigmoid_squared_error(logits: Tensor, target: Tensor) -> Tensor:
+    """sum((sigmoid(logits) - target)^2) over all elements, float32 (DreamerV3's image loss)."""
+    return _SigmoidSquaredErrorFn.apply(logits, target)
