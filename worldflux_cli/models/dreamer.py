@@ -51,6 +51,7 @@ from worldflux_cli.config.dreamer import DreamerV3Config
 from worldflux_cli.models.layers import (
     BlockLinear,
     RMSNorm,
+    StepWeights,
     conv_transpose2d,
     sigmoid_squared_error,
     trunc_normal_init_,
@@ -226,6 +227,10 @@ class VectorDecoder(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ RSSM
+def _call(layer: nn.Module, x: Tensor) -> Tensor:
+    return layer(x)
+
+
 class RSSM(nn.Module):
     """Recurrent state-space model with a block-diagonal GRU core (official DreamerV3 layout).
 
@@ -267,12 +272,22 @@ class RSSM(nn.Module):
         action = action / action.detach().abs().clamp(min=1.0)
         return self.hid_action(self.in_action(action))
 
-    def core(self, deter: Tensor, stoch: Tensor, action_in: Tensor) -> Tensor:
-        """One block-GRU step: (N, D), (N, Z), action_input (N, D) -> deter (N, D)."""
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch)], -1)
-        h = self.hid_norm(self.hid_block(deter) + self.hid_state(x) + action_in)
+    def step_weights(self) -> StepWeights:
+        """The layers applied once per step of ``observe``, for gradients computed once per sequence."""
+        return StepWeights(self.in_deter.linear, self.in_stoch.linear, self.hid_block, self.hid_state, self.gru,
+                           self.post_deter, self.post_logits)
+
+    def core(self, deter: Tensor, stoch: Tensor, action_in: Tensor, lin: StepWeights | None = None) -> Tensor:
+        """One block-GRU step: (N, D), (N, Z), action_input (N, D) -> deter (N, D).
+
+        ``lin`` (from ``step_weights``) applies the step's linear layers when given.
+        """
+        lin = lin or _call
+        x = torch.cat([self.in_deter.norm(lin(self.in_deter.linear, deter)),
+                       self.in_stoch.norm(lin(self.in_stoch.linear, stoch))], -1)
+        h = self.hid_norm(lin(self.hid_block, deter) + lin(self.hid_state, x) + action_in)
         n, g = deter.shape[0], self.blocks
-        reset, cand, update = self.gru(h).view(n, g, 3, -1).unbind(2)
+        reset, cand, update = lin(self.gru, h).view(n, g, 3, -1).unbind(2)
         cand = torch.tanh(torch.sigmoid(reset) * cand).to(deter.dtype)  # (casts matter under autocast)
         update = torch.sigmoid(update - 1.0).to(deter.dtype)
         return torch.lerp(deter.view(n, g, -1), cand, update).view(n, -1)
@@ -313,11 +328,12 @@ class RSSM(nn.Module):
         deter = tokens.new_zeros(b, self.deter_dim)
         stoch = tokens.new_zeros(b, self.stoch_dim)
         deters, stochs, logits = [], [], []
+        lin = self.step_weights() if StepWeights.usable(tokens) else _call
         for i in range(t):
             if i:
                 deter, stoch = deter * keep[i], stoch * keep[i]
-            deter = self.core(deter, stoch, act_in[i])
-            logit = self.post_logits(self.post_norm(self.post_deter(deter) + tok_in[i]))
+            deter = self.core(deter, stoch, act_in[i], lin)
+            logit = lin(self.post_logits, self.post_norm(lin(self.post_deter, deter) + tok_in[i]))
             stoch = self.sample(logit)
             deters.append(deter)
             stochs.append(stoch)
