@@ -244,13 +244,13 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, pad
 
 # ------------------------------------------------------------------------------------------ losses
 class _SigmoidSquaredErrorFn(torch.autograd.Function):
-    """sum((sigmoid(logits) - target)^2) in float32, forward and backward in two passes each
+    """sum((sigmoid(logits) - target)^2) (float32 for half types), forward and backward in two passes each
     (autograd's sigmoid + mse_loss take about four times as many passes over the images)."""
 
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor) -> Tensor:
-        s = torch.sigmoid(logits.float())
-        d = torch.sub(s, target.float())
+        s = torch.sigmoid(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits)
+        d = torch.sub(s, target.to(s.dtype))
         ctx.save_for_backward(s, d)
         ctx.dtype = logits.dtype
         return torch.linalg.vector_norm(d).square()
@@ -263,7 +263,7 @@ class _SigmoidSquaredErrorFn(torch.autograd.Function):
 
 
 def sigmoid_squared_error(logits: Tensor, target: Tensor) -> Tensor:
-    """sum((sigmoid(logits) - target)^2) over all elements, float32 (DreamerV3's image loss)."""
+    """sum((sigmoid(logits) - target)^2) over all elements, at least float32 (DreamerV3's image loss)."""
     return _SigmoidSquaredErrorFn.apply(logits, target)
 
 
