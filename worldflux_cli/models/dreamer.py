@@ -48,10 +48,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worldflux_cli.config.dreamer import DreamerV3Config
+from worldflux_cli.models import dreamer_observe
 from worldflux_cli.models.layers import (
     BlockLinear,
     RMSNorm,
-    StepWeights,
     conv_transpose2d,
     sigmoid_squared_error,
     trunc_normal_init_,
@@ -227,10 +227,6 @@ class VectorDecoder(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ RSSM
-def _call(layer: nn.Module, x: Tensor) -> Tensor:
-    return layer(x)
-
-
 class RSSM(nn.Module):
     """Recurrent state-space model with a block-diagonal GRU core (official DreamerV3 layout).
 
@@ -272,22 +268,12 @@ class RSSM(nn.Module):
         action = action / action.detach().abs().clamp(min=1.0)
         return self.hid_action(self.in_action(action))
 
-    def step_weights(self) -> StepWeights:
-        """The layers applied once per step of ``observe``, for gradients computed once per sequence."""
-        return StepWeights(self.in_deter.linear, self.in_stoch.linear, self.hid_block, self.hid_state, self.gru,
-                           self.post_deter, self.post_logits)
-
-    def core(self, deter: Tensor, stoch: Tensor, action_in: Tensor, lin: StepWeights | None = None) -> Tensor:
-        """One block-GRU step: (N, D), (N, Z), action_input (N, D) -> deter (N, D).
-
-        ``lin`` (from ``step_weights``) applies the step's linear layers when given.
-        """
-        lin = lin or _call
-        x = torch.cat([self.in_deter.norm(lin(self.in_deter.linear, deter)),
-                       self.in_stoch.norm(lin(self.in_stoch.linear, stoch))], -1)
-        h = self.hid_norm(lin(self.hid_block, deter) + lin(self.hid_state, x) + action_in)
+    def core(self, deter: Tensor, stoch: Tensor, action_in: Tensor) -> Tensor:
+        """One block-GRU step: (N, D), (N, Z), action_input (N, D) -> deter (N, D)."""
+        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch)], -1)
+        h = self.hid_norm(self.hid_block(deter) + self.hid_state(x) + action_in)
         n, g = deter.shape[0], self.blocks
-        reset, cand, update = lin(self.gru, h).view(n, g, 3, -1).unbind(2)
+        reset, cand, update = self.gru(h).view(n, g, 3, -1).unbind(2)
         cand = torch.tanh(torch.sigmoid(reset) * cand).to(deter.dtype)  # (casts matter under autocast)
         update = torch.sigmoid(update - 1.0).to(deter.dtype)
         return torch.lerp(deter.view(n, g, -1), cand, update).view(n, -1)
@@ -318,22 +304,27 @@ class RSSM(nn.Module):
         -> deter (B, T, D), stoch (B, T, Z) (straight-through samples), post_logits (B, T, Z).
 
         Everything that does not depend on the recurrence (the action inputs, the tokens'
-        share of the posterior layer) is computed for all steps at once.
+        share of the posterior layer) is computed for all steps at once. With gradients on (and
+        no autocast) the recurrence runs as one autograd function with a hand-written backward
+        (models/dreamer_observe.py): same values, draws and gradients, far fewer recorded ops.
         """
         b, t = tokens.shape[:2]
         keep = (~is_first.bool()).to(tokens.dtype).unsqueeze(-1)  # (B, T, 1)
-        act_in = self.action_input(action * keep).unbind(1)
-        tok_in = self.post_token(tokens).unbind(1)
-        keep = keep.unbind(1)
+        act_in = self.action_input(action * keep)
+        tok_in = self.post_token(tokens)
+        if dreamer_observe.usable(tokens):
+            meta = (self.hid_norm.eps, self.blocks, self.classes, self.unimix)
+            params = [self.get_parameter(name) for name in dreamer_observe.PARAMS]
+            return dreamer_observe.ObserveFn.apply(tok_in, act_in, keep, meta, *params)
+        act_in, tok_in, keep = act_in.unbind(1), tok_in.unbind(1), keep.unbind(1)
         deter = tokens.new_zeros(b, self.deter_dim)
         stoch = tokens.new_zeros(b, self.stoch_dim)
         deters, stochs, logits = [], [], []
-        lin = self.step_weights() if StepWeights.usable(tokens) else _call
         for i in range(t):
             if i:
                 deter, stoch = deter * keep[i], stoch * keep[i]
-            deter = self.core(deter, stoch, act_in[i], lin)
-            logit = lin(self.post_logits, self.post_norm(lin(self.post_deter, deter) + tok_in[i]))
+            deter = self.core(deter, stoch, act_in[i])
+            logit = self.post_logits(self.post_norm(self.post_deter(deter) + tok_in[i]))
             stoch = self.sample(logit)
             deters.append(deter)
             stochs.append(stoch)

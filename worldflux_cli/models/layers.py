@@ -43,12 +43,19 @@ def _rms_scale(x: Tensor, eps: float) -> Tensor:
 
 def column_sums(m: Tensor) -> Tensor:
     """m.sum(0) of a 2-D tensor (float32 for half types); as a matrix-vector product where that
-    is faster (2-4x on CPU for float32 with 16+ columns)."""
+    is faster (2-4x on CPU for float32 with 16+ columns). Fewer than 16 contiguous columns are
+    first folded into rows of 48 or more (k rows side by side), whose k partial sums are added."""
     if m.dtype in (torch.float16, torch.bfloat16):
         return m.sum(0, dtype=torch.float32)
-    if m.dtype != torch.float32 or m.shape[1] < 16 or m.device.type != "cpu":
+    if m.dtype != torch.float32 or m.device.type != "cpu":
         return m.sum(0)
-    return torch.mv(m.t(), m.new_ones(m.shape[0]))
+    rows, cols = m.shape
+    if cols < 16:
+        fold = -(-48 // cols)
+        if not m.is_contiguous() or rows % fold or rows < 16 * fold:
+            return m.sum(0)
+        return torch.mv(m.view(rows // fold, fold * cols).t(), m.new_ones(rows // fold)).view(fold, cols).sum(0)
+    return torch.mv(m.t(), m.new_ones(rows))
 
 
 #: Row width the CPU RMSNorm packs narrow rows into: with fewer than 16 channels, rows of
@@ -202,17 +209,77 @@ class BlockLinear(nn.Module):
 
 
 # ------------------------------------------------------------------------- transposed convolution
+#: Below this many output channels a CPU transposed convolution that doubles H and W runs as one
+#: stride-1 convolution over its four output phases (``_phase_conv_transpose2d``): oneDNN's transposed
+#: kernel wastes most of each 16-float AVX-512 register on so few channels (2x faster for 3 or 8
+#: channels; slower from 16 up, where the 2.25x multiply-adds of the phase form dominate).
+PHASE_MAX_CHANNELS = 16
+
+_PHASE_INDEX: dict[tuple, tuple[Tensor, int]] = {}
+
+
+def _phase_index(cin: int, cout: int, kernel: int, padding: int, device: torch.device) -> tuple[Tensor, int]:
+    """Index into ``[weight.flatten(), 0]`` that turns a transposed-conv weight (cin, cout, k, k) into the weight
+    (4 * cout, cin, 2r + 1, 2r + 1) of the stride-1 convolution whose output channel (2 qy + qx) * cout + c
+    is channel c of the output pixels (2i + qy, 2j + qx); and the window radius r (its padding).
+
+    Output pixel 2m + q of the transposed convolution sums input pixels m + d through kernel tap
+    k = q + padding - 2d; taps a phase does not use read the appended zero.
+    """
+    key = (cin, cout, kernel, padding, str(device))
+    if key not in _PHASE_INDEX:
+        taps = [(q, (q + padding - k) // 2, k) for q in (0, 1) for k in range(kernel) if (q + padding - k) % 2 == 0]
+        r = max(abs(d) for _, d, _ in taps)
+        idx = torch.full((2, 2, cout, cin, 2 * r + 1, 2 * r + 1), cin * cout * kernel * kernel, dtype=torch.long)
+        ci = torch.arange(cin)
+        for c in range(cout):
+            for qy, dy, ky in taps:
+                for qx, dx, kx in taps:
+                    idx[qy, qx, c, :, dy + r, dx + r] = ((ci * cout + c) * kernel + ky) * kernel + kx
+        _PHASE_INDEX[key] = (idx.view(4 * cout, cin, 2 * r + 1, 2 * r + 1).to(device), r)
+    return _PHASE_INDEX[key]
+
+
+def _phase_form(x: Tensor, weight: Tensor, stride, padding, output_padding) -> bool:
+    """Whether conv_transpose2d(x, weight, ...) doubles H and W exactly with few output channels on the CPU."""
+    k = weight.shape[-1]
+    return (x.device.type == "cpu" and x.dim() == 4 and weight.shape[1] < PHASE_MAX_CHANNELS
+            and weight.shape[-2] == k and tuple(stride) == (2, 2) and padding[0] == padding[1]
+            and output_padding[0] == output_padding[1] and k + output_padding[0] - 2 * padding[0] == 2)
+
+
+def _phase_conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int) -> Tensor:
+    """F.conv_transpose2d(x, weight, bias, 2, padding, output_padding) for a kernel that doubles H and W, computed
+    as a stride-1 convolution over the four output phases, then interleaved into x's memory format."""
+    n, _, h, w = x.shape
+    cin, cout, kernel = weight.shape[0], weight.shape[1], weight.shape[-1]
+    idx, r = _phase_index(cin, cout, kernel, padding, weight.device)
+    flat = torch.cat([weight.reshape(-1), weight.new_zeros(1)])
+    z = F.conv2d(x, flat[idx], None if bias is None else bias.repeat(4), 1, r).unflatten(1, (2, 2, cout))
+    if x.is_contiguous(memory_format=torch.channels_last):  # z: (N, qy, qx, C, H, W) -> (N, H, qy, W, qx, C)
+        return z.permute(0, 4, 1, 5, 2, 3).reshape(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
+    return z.permute(0, 3, 4, 1, 5, 2).reshape(n, cout, 2 * h, 2 * w)
+
+
+def _conv_transpose2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding,
+                              output_padding) -> Tensor:
+    if _phase_form(x, weight, stride, padding, output_padding):
+        return _phase_conv_transpose2d(x, weight, bias, padding[0])
+    return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+
+
 class _ConvTranspose2dFn(torch.autograd.Function):
     """conv_transpose2d whose weight gradient is computed as the weight gradient of the matching
     stride-s convolution (input = grad of the output, grad = input): the same sums, exactly, but
-    oneDNN's kernel for that is 1.3-2x faster on CPU than its transposed-weight-gradient kernel."""
+    oneDNN's kernel for that is 1.3-2x faster on CPU than its transposed-weight-gradient kernel.
+    With few output channels the forward runs in phase form (PHASE_MAX_CHANNELS)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: list[int], padding: list[int],
                 output_padding: list[int]) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.conv = (stride, padding, output_padding)
-        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+        return _conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
 
     @staticmethod
     def backward(ctx, dy: Tensor):
@@ -235,10 +302,12 @@ class _ConvTranspose2dFn(torch.autograd.Function):
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, output_padding) -> Tensor:
-    """F.conv_transpose2d (groups 1, dilation 1) with the faster CPU weight gradient of ``_ConvTranspose2dFn``;
-    the plain op on other devices and under autocast."""
-    if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled():
+    """F.conv_transpose2d (groups 1, dilation 1) with the faster CPU kernels of ``_ConvTranspose2dFn``;
+    the plain op on other devices, under autocast and while torch.compile traces."""
+    if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling():
         return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+    if not torch.is_grad_enabled():
+        return _conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
     return _ConvTranspose2dFn.apply(x, weight, bias, list(stride), list(padding), list(output_padding))
 
 
@@ -250,7 +319,7 @@ class _SigmoidSquaredErrorFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor) -> Tensor:
         s = torch.sigmoid(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits)
-        d = torch.sub(s, target.to(s.dtype))
+        d = torch.sub(s, target.to(s.dtype), out=torch.empty_like(s))  # in s's memory format, whatever the target's
         ctx.save_for_backward(s, d)
         ctx.dtype = logits.dtype
         return torch.linalg.vector_norm(d).square()
@@ -265,85 +334,3 @@ class _SigmoidSquaredErrorFn(torch.autograd.Function):
 def sigmoid_squared_error(logits: Tensor, target: Tensor) -> Tensor:
     """sum((sigmoid(logits) - target)^2) over all elements, at least float32 (DreamerV3's image loss)."""
     return _SigmoidSquaredErrorFn.apply(logits, target)
-
-
-# ---------------------------------------------------------------- weight gradients of a recurrence
-def _block_matmul(x: Tensor, weight: Tensor) -> Tensor:
-    """x (N, in) times the block-diagonal weight (g, in/g, out/g) -> (N, out)."""
-    g = weight.shape[0]
-    return torch.bmm(x.reshape(-1, g, weight.shape[1]).transpose(0, 1), weight).transpose(0, 1).reshape(x.shape[0], -1)
-
-
-class _StepPairs:
-    """The (input, output gradient) pairs of one weight over the steps of a recurrence;
-    ``blocks``: the number of diagonal blocks of a BlockLinear weight, 0 for a dense one."""
-
-    def __init__(self, blocks: int) -> None:
-        self.blocks, self.xs, self.dys = blocks, [], []
-
-
-class _WeightAnchor(torch.autograd.Function):
-    """Stands for a weight inside a recurrence. Every step's product takes the anchor as input,
-    so autograd runs this backward after all of theirs: it turns the collected pairs into the
-    weight's gradient with one matrix product, instead of a product and an add per step (which
-    write and re-read the whole gradient once per step)."""
-
-    @staticmethod
-    def forward(ctx, weight: Tensor, pairs: _StepPairs) -> Tensor:
-        ctx.pairs = pairs
-        ctx.set_materialize_grads(False)
-        return weight.detach()
-
-    @staticmethod
-    def backward(ctx, _unused):
-        pairs = ctx.pairs
-        if not pairs.xs:
-            return None, None
-        x, dy = torch.cat(pairs.xs), torch.cat(pairs.dys)
-        pairs.xs, pairs.dys = [], []
-        if not pairs.blocks:
-            return dy.t() @ x, None
-        g, n = pairs.blocks, x.shape[0]
-        return torch.bmm(x.view(n, g, -1).permute(1, 2, 0), dy.view(n, g, -1).transpose(0, 1)), None
-
-
-class _StepMatmul(torch.autograd.Function):
-    """x times an anchored weight; its backward gives dx and hands (x, dy) to the anchor."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, pairs: _StepPairs) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.pairs = pairs
-        return _block_matmul(x, weight) if pairs.blocks else x @ weight.t()
-
-    @staticmethod
-    def backward(ctx, dy: Tensor):
-        x, weight = ctx.saved_tensors
-        ctx.pairs.xs.append(x)
-        ctx.pairs.dys.append(dy)
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        return (_block_matmul(dy, weight.transpose(1, 2)) if ctx.pairs.blocks else dy @ weight), None, None
-
-
-class StepWeights:
-    """Applies Linear / BlockLinear layers inside a recurrence (one call per layer per step) with
-    their weight gradients computed once for all steps at the end of the backward pass. Same
-    gradients as calling the layers; on CPU the recurrent core of a DreamerV3 step gets ~2x
-    cheaper weight gradients. Not for autocast (the saved pairs keep the forward's dtypes)."""
-
-    def __init__(self, *layers: nn.Module) -> None:
-        self._anchors = {}
-        for layer in layers:
-            pairs = _StepPairs(layer.blocks if isinstance(layer, BlockLinear) else 0)
-            self._anchors[id(layer)] = (pairs, _WeightAnchor.apply(layer.weight, pairs))
-
-    @staticmethod
-    def usable(ref: Tensor) -> bool:
-        """Whether to use it: gradients on, no autocast on ref's device."""
-        return torch.is_grad_enabled() and not torch.is_autocast_enabled(ref.device.type)
-
-    def __call__(self, layer: nn.Module, x: Tensor) -> Tensor:
-        pairs, weight = self._anchors[id(layer)]
-        y = _StepMatmul.apply(x, weight, pairs)
-        return y if layer.bias is None else y + layer.bias

@@ -1,0 +1,223 @@
+"""The DreamerV3 posterior rollout (``RSSM.observe``) as one autograd function with a hand-written backward.
+
+``RSSM.observe`` runs the recurrent core and the posterior for T steps of small (B, D) tensors. Through
+autograd that is ~230 recorded ops per step, each with its node, saved tensors and dispatch cost, which
+dominate the rollout at small and medium sizes. Here the forward runs without recording and keeps
+what the backward needs, and the backward walks the steps in reverse with the chain rule written out
+(about half the ops). The weight gradients of the step's linear layers are computed once for the
+whole sequence: the (input, output-gradient) pairs of every step are concatenated and multiplied
+once, instead of one product and one accumulation per step.
+
+The values, the random draws and the gradients are those of the plain layers (tests compare both at
+float64). Used when gradients are on, autocast is off and torch.compile is not tracing (``usable``);
+otherwise ``RSSM.observe`` runs its layers through autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from worldflux_cli.models.layers import _rms_backward, _rms_scale, column_sums
+
+#: The parameters the rollout reads, in the order ``ObserveFn.apply`` takes them.
+PARAMS = ("in_deter.linear.weight", "in_deter.linear.bias", "in_deter.norm.weight",
+          "in_stoch.linear.weight", "in_stoch.linear.bias", "in_stoch.norm.weight",
+          "hid_block.weight", "hid_state.weight", "hid_norm.weight", "gru.weight", "gru.bias",
+          "post_deter.weight", "post_norm.weight", "post_logits.weight", "post_logits.bias")
+
+
+def usable(ref: Tensor) -> bool:
+    """Whether ``observe`` takes this path: gradients on, no autocast on ref's device, and not while
+    torch.compile traces (it derives its own backward from the plain layers)."""
+    return (torch.is_grad_enabled() and not torch.is_autocast_enabled(ref.device.type)
+            and not torch.compiler.is_compiling())
+
+
+def _block_mm(x: Tensor, weight: Tensor) -> Tensor:
+    """x (N, in) times a block-diagonal weight (g, in/g, out/g) -> (N, out)."""
+    g = weight.shape[0]
+    return torch.bmm(x.view(x.shape[0], g, -1).transpose(0, 1), weight).transpose(0, 1).reshape(x.shape[0], -1)
+
+
+def _block_mm_t(dy: Tensor, weight: Tensor) -> Tensor:
+    """dy (N, out) times the transpose of a block-diagonal weight (g, in/g, out/g) -> (N, in)."""
+    return _block_mm(dy, weight.transpose(1, 2))
+
+
+def _block_wgrad(x: Tensor, dy: Tensor, g: int) -> Tensor:
+    """Gradient of a block-diagonal weight (g, in/g, out/g) from inputs x (M, in) and output gradients dy (M, out)."""
+    m = x.shape[0]
+    return torch.bmm(x.view(m, g, -1).permute(1, 2, 0), dy.view(m, g, -1).transpose(0, 1))
+
+
+def _norm_silu(x: Tensor, weight: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """silu(rms_norm(x) * weight) of (N, dim) rows, and the per-row scale 1 / rms."""
+    r = _rms_scale(x, eps)
+    return F.silu(torch.mul(x, r).mul_(weight), inplace=True), r
+
+
+def _norm_silu_backward(dy: Tensor, x: Tensor, r: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    return _rms_backward(x, dy, r, weight, None, x.shape[-1], True, True, None)
+
+
+class ObserveFn(torch.autograd.Function):
+    """(tok_in, act_in, keep, *params) -> deter (B, T, D), stoch (B, T, S*K), post_logits (B, T, S*K).
+
+    ``tok_in`` (B, T, H): the tokens' share of the posterior layer (post_token(tokens), bias included);
+    ``act_in`` (B, T, D): the action's share of the core's hidden layer (RSSM.action_input); ``keep``
+    (B, T, 1): 0 where an episode starts (the state entering that step is reset to zero).
+    """
+
+    @staticmethod
+    def forward(ctx, tok_in: Tensor, act_in: Tensor, keep: Tensor, meta: tuple, *p: Tensor):
+        (w_in_d, b_in_d, n_in_d, w_in_s, b_in_s, n_in_s, w_hb, w_hs, n_h, w_gru, b_gru, w_pd, n_p, w_pl, b_pl) = p
+        eps, blocks, classes, unimix = meta
+        b, t = tok_in.shape[:2]
+        d_dim, z_dim = w_hb.shape[0] * w_hb.shape[1], w_pl.shape[0]
+        deter = tok_in.new_zeros(b, d_dim)
+        stoch = tok_in.new_zeros(b, z_dim)
+        deters, stochs, logits, saved = [], [], [], []
+        for i in range(t):
+            if i:  # the state entering step i, reset where an episode starts
+                deter, stoch = deter * keep[:, i], stoch * keep[:, i]
+            d0, s0 = deter, stoch
+            a1 = torch.addmm(b_in_d, d0, w_in_d.t())
+            n1, r1 = _norm_silu(a1, n_in_d, eps)
+            a2 = torch.addmm(b_in_s, s0, w_in_s.t())
+            n2, r2 = _norm_silu(a2, n_in_s, eps)
+            x = torch.cat([n1, n2], -1)
+            hpre = torch.addmm(_block_mm(d0, w_hb), x, w_hs.t()).add_(act_in[:, i])
+            h, rh = _norm_silu(hpre, n_h, eps)
+            gates = _block_mm(h, w_gru).add_(b_gru).view(b, blocks, 3, -1)
+            sr = torch.sigmoid(gates[:, :, 0])
+            cand = gates[:, :, 1]
+            cand_t = torch.tanh(sr * cand)
+            upd = torch.sigmoid(gates[:, :, 2] - 1.0)
+            deter = torch.lerp(d0.view(b, blocks, -1), cand_t, upd).view(b, -1)
+            ppre = torch.addmm(tok_in[:, i], deter, w_pd.t())
+            pn, rp = _norm_silu(ppre, n_p, eps)
+            logit = torch.addmm(b_pl, pn, w_pl.t())
+            sm = torch.softmax(logit.float().unflatten(-1, (-1, classes)), -1)
+            probs = sm * (1.0 - unimix) + unimix / classes if unimix else sm
+            idx = torch.multinomial(probs.reshape(-1, classes), 1)
+            onehot = torch.zeros_like(probs).scatter_(-1, idx.view(*probs.shape[:-1], 1), 1.0)
+            stoch = onehot.flatten(-2).to(logit.dtype)  # the straight-through sample's value
+            saved.append((d0, s0 if i else None, a1, r1, a2, r2, x, hpre, rh, h, sr, cand, cand_t, upd, deter, ppre,
+                          rp, pn, sm))
+            deters.append(deter)
+            stochs.append(stoch)
+            logits.append(logit)
+        ctx.meta, ctx.shapes = meta, (b, t, d_dim, z_dim)
+        ctx.save_for_backward(keep, *p, *(v for step in saved for v in step))  # (s0 is None at step 0)
+        return torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1)
+
+    @staticmethod
+    def backward(ctx, g_deters: Tensor | None, g_stochs: Tensor | None, g_logits: Tensor | None):
+        keep, *rest = ctx.saved_tensors
+        p, flat = rest[:len(PARAMS)], rest[len(PARAMS):]
+        (w_in_d, b_in_d, n_in_d, w_in_s, b_in_s, n_in_s, w_hb, w_hs, n_h, w_gru, b_gru, w_pd, n_p, w_pl, b_pl) = p
+        eps, blocks, classes, unimix = ctx.meta
+        b, t, d_dim, z_dim = ctx.shapes
+        per_step = len(flat) // t
+        saved = [flat[i * per_step:(i + 1) * per_step] for i in range(t)]
+        del rest, flat  # each step's tensors are dropped once used
+        like = w_pd
+        zeros_d, zeros_z = like.new_zeros(b, d_dim), like.new_zeros(b, z_dim)
+        carry_d, carry_s = zeros_d, zeros_z
+        g_tok, g_act = [None] * t, [None] * t
+        # (input, output-gradient) pairs per linear layer; norm-weight gradients summed per step
+        pairs = {k: ([], []) for k in ("in_d", "in_s", "hb", "hs", "gru", "pd", "pl")}
+        dn = {k: None for k in ("in_d", "in_s", "h", "p")}
+
+        def add(key: str, v: Tensor) -> None:
+            dn[key] = v if dn[key] is None else dn[key].add_(v)
+
+        for i in reversed(range(t)):
+            (d0, s0, a1, r1, a2, r2, x, hpre, rh, h, sr, cand, cand_t, upd, deter, ppre, rp, pn, sm) = saved[i]
+            saved[i] = ()
+            gd = carry_d if g_deters is None else g_deters[:, i] + carry_d
+            gs = carry_s if g_stochs is None else g_stochs[:, i] + carry_s
+            # straight-through sample -> unimix -> softmax
+            g_sm = gs.float().unflatten(-1, (-1, classes))
+            if unimix:
+                g_sm = g_sm * (1.0 - unimix)
+            g_logit = torch.ops.aten._softmax_backward_data(g_sm, sm, -1, sm.dtype).flatten(-2).to(gs.dtype)
+            if g_logits is not None:
+                g_logit = g_logit + g_logits[:, i]
+            # posterior layer
+            pairs["pl"][0].append(pn)
+            pairs["pl"][1].append(g_logit)
+            g_ppre, dw = _norm_silu_backward(g_logit @ w_pl, ppre, rp, n_p)
+            add("p", dw)
+            g_tok[i] = g_ppre
+            pairs["pd"][0].append(deter)
+            pairs["pd"][1].append(g_ppre)
+            gd = torch.addmm(gd, g_ppre, w_pd).view(b, blocks, -1)
+            # GRU: deter = d0 + upd * (cand_t - d0), cand_t = tanh(sigmoid(reset) * cand), upd = sigmoid(update - 1)
+            d0b = d0.view(b, blocks, -1)
+            g_upd = gd * (cand_t - d0b)
+            g_in = (gd * upd).mul_(1.0 - cand_t.square())
+            g_gates = torch.stack([g_in * cand * sr * (1.0 - sr), g_in * sr, g_upd.mul_(upd * (1.0 - upd))], 2)
+            g_gates = g_gates.view(b, -1)
+            g_d0 = (gd * (1.0 - upd)).view(b, -1)
+            pairs["gru"][0].append(h)
+            pairs["gru"][1].append(g_gates)
+            g_hpre, dw = _norm_silu_backward(_block_mm_t(g_gates, w_gru), hpre, rh, n_h)
+            add("h", dw)
+            g_act[i] = g_hpre
+            # hidden layer: block part of d0, dense part of the two input layers, the action part
+            pairs["hb"][0].append(d0)
+            pairs["hb"][1].append(g_hpre)
+            pairs["hs"][0].append(x)
+            pairs["hs"][1].append(g_hpre)
+            g_d0 = g_d0.add_(_block_mm_t(g_hpre, w_hb))
+            g_x = g_hpre @ w_hs
+            h_dim = a1.shape[-1]
+            g_a1, dw = _norm_silu_backward(g_x[:, :h_dim], a1, r1, n_in_d)
+            add("in_d", dw)
+            g_a2, dw = _norm_silu_backward(g_x[:, h_dim:], a2, r2, n_in_s)
+            add("in_s", dw)
+            if i:  # step 0 starts from zeros: no gradient flows further back
+                pairs["in_d"][0].append(d0)
+                pairs["in_d"][1].append(g_a1)
+                pairs["in_s"][0].append(s0)
+                pairs["in_s"][1].append(g_a2)
+                g_d0 = g_d0.addmm_(g_a1, w_in_d)
+                carry_d = g_d0 * keep[:, i]
+                carry_s = (g_a2 @ w_in_s) * keep[:, i]
+            else:
+                pairs["in_d"][1].append(g_a1)
+                pairs["in_s"][1].append(g_a2)
+
+        def dense(key: str) -> Tensor:
+            xs, dys = pairs[key]
+            return torch.cat(dys).t() @ torch.cat(xs)
+
+        def bias(key: str) -> Tensor:
+            return column_sums(torch.cat(pairs[key][1]))
+
+        need = ctx.needs_input_grad
+        grads: list[Tensor | None] = [None] * len(p)
+        names = ("in_d", "in_d", "n_in_d", "in_s", "in_s", "n_in_s", "hb", "hs", "n_h", "gru", "gru", "pd", "n_p",
+                 "pl", "pl")
+        for j, (name, param) in enumerate(zip(PARAMS, p, strict=True)):
+            if not need[4 + j]:
+                continue
+            key = names[j]
+            if key.startswith("n_"):
+                grads[j] = dn[{"n_in_d": "in_d", "n_in_s": "in_s", "n_h": "h", "n_p": "p"}[key]].to(param.dtype)
+            elif name.endswith("bias"):
+                grads[j] = bias(key).to(param.dtype)
+            elif key in ("hb", "gru"):
+                xs, dys = pairs[key]
+                grads[j] = _block_wgrad(torch.cat(xs), torch.cat(dys), blocks)
+            elif key in ("in_d", "in_s"):
+                xs, dys = pairs[key]
+                grads[j] = (torch.cat(dys[:len(xs)]).t() @ torch.cat(xs)) if xs else torch.zeros_like(param)
+            else:
+                grads[j] = dense(key)
+        g_tok_t = torch.stack(g_tok, 1) if need[0] else None
+        g_act_t = torch.stack(g_act, 1) if need[1] else None
+        return (g_tok_t, g_act_t, None, None, *grads)
