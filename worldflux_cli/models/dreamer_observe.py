@@ -41,9 +41,9 @@ def _block_mm(x: Tensor, weight: Tensor) -> Tensor:
     return torch.bmm(x.view(x.shape[0], g, -1).transpose(0, 1), weight).transpose(0, 1).reshape(x.shape[0], -1)
 
 
-def _block_mm_t(dy: Tensor, weight: Tensor) -> Tensor:
-    """dy (N, out) times the transpose of a block-diagonal weight (g, in/g, out/g) -> (N, in)."""
-    return _block_mm(dy, weight.transpose(1, 2))
+def _transposed_blocks(weight: Tensor) -> Tensor:
+    """The transposes (g, out/g, in/g) of a block-diagonal weight's blocks, contiguous (faster products)."""
+    return weight.transpose(1, 2).contiguous()
 
 
 def _block_wgrad(x: Tensor, dy: Tensor, g: int) -> Tensor:
@@ -76,6 +76,9 @@ class ObserveFn(torch.autograd.Function):
         eps, blocks, classes, unimix = meta
         b, t = tok_in.shape[:2]
         d_dim, z_dim = w_hb.shape[0] * w_hb.shape[1], w_pl.shape[0]
+        # (in, out) copies of the dense weights: a product with a few rows is 1.3-3x faster (MKL) with the
+        # weight in this layout than through the transposed view of nn.Linear's (out, in) weight
+        w_in_d_t, w_in_s_t, w_hs_t, w_pd_t, w_pl_t = (w.t().contiguous() for w in (w_in_d, w_in_s, w_hs, w_pd, w_pl))
         deter = tok_in.new_zeros(b, d_dim)
         stoch = tok_in.new_zeros(b, z_dim)
         deters, stochs, logits, saved = [], [], [], []
@@ -83,12 +86,12 @@ class ObserveFn(torch.autograd.Function):
             if i:  # the state entering step i, reset where an episode starts
                 deter, stoch = deter * keep[:, i], stoch * keep[:, i]
             d0, s0 = deter, stoch
-            a1 = torch.addmm(b_in_d, d0, w_in_d.t())
+            a1 = torch.addmm(b_in_d, d0, w_in_d_t)
             n1, r1 = _norm_silu(a1, n_in_d, eps)
-            a2 = torch.addmm(b_in_s, s0, w_in_s.t())
+            a2 = torch.addmm(b_in_s, s0, w_in_s_t)
             n2, r2 = _norm_silu(a2, n_in_s, eps)
             x = torch.cat([n1, n2], -1)
-            hpre = torch.addmm(_block_mm(d0, w_hb), x, w_hs.t()).add_(act_in[:, i])
+            hpre = torch.addmm(_block_mm(d0, w_hb), x, w_hs_t).add_(act_in[:, i])
             h, rh = _norm_silu(hpre, n_h, eps)
             gates = _block_mm(h, w_gru).add_(b_gru).view(b, blocks, 3, -1)
             sr = torch.sigmoid(gates[:, :, 0])
@@ -96,9 +99,9 @@ class ObserveFn(torch.autograd.Function):
             cand_t = torch.tanh(sr * cand)
             upd = torch.sigmoid(gates[:, :, 2] - 1.0)
             deter = torch.lerp(d0.view(b, blocks, -1), cand_t, upd).view(b, -1)
-            ppre = torch.addmm(tok_in[:, i], deter, w_pd.t())
+            ppre = torch.addmm(tok_in[:, i], deter, w_pd_t)
             pn, rp = _norm_silu(ppre, n_p, eps)
-            logit = torch.addmm(b_pl, pn, w_pl.t())
+            logit = torch.addmm(b_pl, pn, w_pl_t)
             sm = torch.softmax(logit.float().unflatten(-1, (-1, classes)), -1)
             probs = sm * (1.0 - unimix) + unimix / classes if unimix else sm
             idx = torch.multinomial(probs.reshape(-1, classes), 1)
@@ -123,6 +126,7 @@ class ObserveFn(torch.autograd.Function):
         per_step = len(flat) // t
         saved = [flat[i * per_step:(i + 1) * per_step] for i in range(t)]
         del rest, flat  # each step's tensors are dropped once used
+        w_gru_t, w_hb_t = _transposed_blocks(w_gru), _transposed_blocks(w_hb)
         like = w_pd
         zeros_d, zeros_z = like.new_zeros(b, d_dim), like.new_zeros(b, z_dim)
         carry_d, carry_s = zeros_d, zeros_z
@@ -164,7 +168,7 @@ class ObserveFn(torch.autograd.Function):
             g_d0 = (gd * (1.0 - upd)).view(b, -1)
             pairs["gru"][0].append(h)
             pairs["gru"][1].append(g_gates)
-            g_hpre, dw = _norm_silu_backward(_block_mm_t(g_gates, w_gru), hpre, rh, n_h)
+            g_hpre, dw = _norm_silu_backward(_block_mm(g_gates, w_gru_t), hpre, rh, n_h)
             add("h", dw)
             g_act[i] = g_hpre
             # hidden layer: block part of d0, dense part of the two input layers, the action part
@@ -172,7 +176,7 @@ class ObserveFn(torch.autograd.Function):
             pairs["hb"][1].append(g_hpre)
             pairs["hs"][0].append(x)
             pairs["hs"][1].append(g_hpre)
-            g_d0 = g_d0.add_(_block_mm_t(g_hpre, w_hb))
+            g_d0 = g_d0.add_(_block_mm(g_hpre, w_hb_t))
             g_x = g_hpre @ w_hs
             h_dim = a1.shape[-1]
             g_a1, dw = _norm_silu_backward(g_x[:, :h_dim], a1, r1, n_in_d)
