@@ -304,9 +304,10 @@ class RSSM(nn.Module):
         -> deter (B, T, D), stoch (B, T, Z) (straight-through samples), post_logits (B, T, Z).
 
         Everything that does not depend on the recurrence (the action inputs, the tokens'
-        share of the posterior layer) is computed for all steps at once. With gradients on (and
-        no autocast) the recurrence runs as one autograd function with a hand-written backward
-        (models/dreamer_observe.py): same values, draws and gradients, far fewer recorded ops.
+        share of the posterior layer) is computed for all steps at once. With gradients on (no
+        autocast, no torch.compile tracing) the recurrence runs as one autograd function with a
+        hand-written backward (models/dreamer_observe.py): same values, draws and gradients, far
+        fewer recorded ops.
         """
         b, t = tokens.shape[:2]
         keep = (~is_first.bool()).to(tokens.dtype).unsqueeze(-1)  # (B, T, 1)

@@ -127,16 +127,14 @@ class ObserveFn(torch.autograd.Function):
         saved = [flat[i * per_step:(i + 1) * per_step] for i in range(t)]
         del rest, flat  # each step's tensors are dropped once used
         w_gru_t, w_hb_t = _transposed_blocks(w_gru), _transposed_blocks(w_hb)
-        like = w_pd
-        zeros_d, zeros_z = like.new_zeros(b, d_dim), like.new_zeros(b, z_dim)
-        carry_d, carry_s = zeros_d, zeros_z
+        carry_d, carry_s = w_pd.new_zeros(b, d_dim), w_pd.new_zeros(b, z_dim)  # gradients reaching step i's state
         g_tok, g_act = [None] * t, [None] * t
         # (input, output-gradient) pairs per linear layer; norm-weight gradients summed per step
         pairs = {k: ([], []) for k in ("in_d", "in_s", "hb", "hs", "gru", "pd", "pl")}
-        dn = {k: None for k in ("in_d", "in_s", "h", "p")}
+        norm_grads: dict[str, Tensor | None] = {k: None for k in ("in_d", "in_s", "h", "p")}
 
         def add(key: str, v: Tensor) -> None:
-            dn[key] = v if dn[key] is None else dn[key].add_(v)
+            norm_grads[key] = v if norm_grads[key] is None else norm_grads[key].add_(v)
 
         for i in reversed(range(t)):
             (d0, s0, a1, r1, a2, r2, x, hpre, rh, h, sr, cand, cand_t, upd, deter, ppre, rp, pn, sm) = saved[i]
@@ -195,33 +193,33 @@ class ObserveFn(torch.autograd.Function):
                 pairs["in_d"][1].append(g_a1)
                 pairs["in_s"][1].append(g_a2)
 
-        def dense(key: str) -> Tensor:
+        def dense(key: str) -> Tensor | None:  # (out, in); the input layers read zeros at step 0: no pair
             xs, dys = pairs[key]
-            return torch.cat(dys).t() @ torch.cat(xs)
+            return torch.cat(dys[:len(xs)]).t() @ torch.cat(xs) if xs else None
+
+        def block(key: str) -> Tensor:
+            xs, dys = pairs[key]
+            return _block_wgrad(torch.cat(xs), torch.cat(dys), blocks)
 
         def bias(key: str) -> Tensor:
             return column_sums(torch.cat(pairs[key][1]))
 
-        need = ctx.needs_input_grad
-        grads: list[Tensor | None] = [None] * len(p)
-        names = ("in_d", "in_d", "n_in_d", "in_s", "in_s", "n_in_s", "hb", "hs", "n_h", "gru", "gru", "pd", "n_p",
-                 "pl", "pl")
+        make = {"in_deter.linear.weight": lambda: dense("in_d"), "in_deter.linear.bias": lambda: bias("in_d"),
+                "in_deter.norm.weight": lambda: norm_grads["in_d"],
+                "in_stoch.linear.weight": lambda: dense("in_s"), "in_stoch.linear.bias": lambda: bias("in_s"),
+                "in_stoch.norm.weight": lambda: norm_grads["in_s"],
+                "hid_block.weight": lambda: block("hb"), "hid_state.weight": lambda: dense("hs"),
+                "hid_norm.weight": lambda: norm_grads["h"], "gru.weight": lambda: block("gru"),
+                "gru.bias": lambda: bias("gru"), "post_deter.weight": lambda: dense("pd"),
+                "post_norm.weight": lambda: norm_grads["p"], "post_logits.weight": lambda: dense("pl"),
+                "post_logits.bias": lambda: bias("pl")}
+        grads: list[Tensor | None] = []
         for j, (name, param) in enumerate(zip(PARAMS, p, strict=True)):
-            if not need[4 + j]:
-                continue
-            key = names[j]
-            if key.startswith("n_"):
-                grads[j] = dn[{"n_in_d": "in_d", "n_in_s": "in_s", "n_h": "h", "n_p": "p"}[key]].to(param.dtype)
-            elif name.endswith("bias"):
-                grads[j] = bias(key).to(param.dtype)
-            elif key in ("hb", "gru"):
-                xs, dys = pairs[key]
-                grads[j] = _block_wgrad(torch.cat(xs), torch.cat(dys), blocks)
-            elif key in ("in_d", "in_s"):
-                xs, dys = pairs[key]
-                grads[j] = (torch.cat(dys[:len(xs)]).t() @ torch.cat(xs)) if xs else torch.zeros_like(param)
-            else:
-                grads[j] = dense(key)
+            g = make[name]() if ctx.needs_input_grad[4 + j] else None
+            if g is None and ctx.needs_input_grad[4 + j]:
+                g = torch.zeros_like(param)
+            grads.append(None if g is None else g.to(param.dtype))
+        need = ctx.needs_input_grad
         g_tok_t = torch.stack(g_tok, 1) if need[0] else None
         g_act_t = torch.stack(g_act, 1) if need[1] else None
         return (g_tok_t, g_act_t, None, None, *grads)
