@@ -164,7 +164,7 @@ def test_observe_function_gives_the_values_draws_and_gradients_of_the_plain_laye
         assert a is None or torch.allclose(a, b, atol=1e-10), name
 
 
-def test_observe_function_in_a_full_float32_training_step():
+def test_observe_function_in_a_full_float32_training_step(monkeypatch):
     """The world-model loss through the function: gradients equal the autograd ones at float32 tolerance."""
     torch.manual_seed(0)
     model = build_model(DreamerV3Config.from_size("tiny"))
@@ -172,13 +172,9 @@ def test_observe_function_in_a_full_float32_training_step():
     params = [p for p in model.world_model_parameters() if p.requires_grad]
 
     def grads(use):
-        saved = dreamer_observe.usable
-        dreamer_observe.usable = lambda ref: use
-        try:
-            torch.manual_seed(3)
-            return torch.autograd.grad(model.world_model_loss(batch)[0], params, allow_unused=True)
-        finally:
-            dreamer_observe.usable = saved
+        monkeypatch.setattr(dreamer_observe, "usable", lambda ref: use)
+        torch.manual_seed(3)
+        return torch.autograd.grad(model.world_model_loss(batch)[0], params, allow_unused=True)
 
     for a, b in zip(grads(False), grads(True), strict=True):
         assert (a is None) == (b is None)

@@ -16,10 +16,9 @@ otherwise ``RSSM.observe`` runs its layers through autograd.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from worldflux_cli.models.layers import _rms_backward, _rms_scale, column_sums
+from worldflux_cli.models.layers import _rms_backward, block_matmul, column_sums, rms_norm_rows
 
 #: The parameters the rollout reads, in the order ``ObserveFn.apply`` takes them.
 PARAMS = ("in_deter.linear.weight", "in_deter.linear.bias", "in_deter.norm.weight",
@@ -35,12 +34,6 @@ def usable(ref: Tensor) -> bool:
             and not torch.compiler.is_compiling())
 
 
-def _block_mm(x: Tensor, weight: Tensor) -> Tensor:
-    """x (N, in) times a block-diagonal weight (g, in/g, out/g) -> (N, out)."""
-    g = weight.shape[0]
-    return torch.bmm(x.view(x.shape[0], g, -1).transpose(0, 1), weight).transpose(0, 1).reshape(x.shape[0], -1)
-
-
 def _transposed_blocks(weight: Tensor) -> Tensor:
     """The transposes (g, out/g, in/g) of a block-diagonal weight's blocks, contiguous (faster products)."""
     return weight.transpose(1, 2).contiguous()
@@ -50,12 +43,6 @@ def _block_wgrad(x: Tensor, dy: Tensor, g: int) -> Tensor:
     """Gradient of a block-diagonal weight (g, in/g, out/g) from inputs x (M, in) and output gradients dy (M, out)."""
     m = x.shape[0]
     return torch.bmm(x.view(m, g, -1).permute(1, 2, 0), dy.view(m, g, -1).transpose(0, 1))
-
-
-def _norm_silu(x: Tensor, weight: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """silu(rms_norm(x) * weight) of (N, dim) rows, and the per-row scale 1 / rms."""
-    r = _rms_scale(x, eps)
-    return F.silu(torch.mul(x, r).mul_(weight), inplace=True), r
 
 
 def _norm_silu_backward(dy: Tensor, x: Tensor, r: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -87,20 +74,20 @@ class ObserveFn(torch.autograd.Function):
                 deter, stoch = deter * keep[:, i], stoch * keep[:, i]
             d0, s0 = deter, stoch
             a1 = torch.addmm(b_in_d, d0, w_in_d_t)
-            n1, r1 = _norm_silu(a1, n_in_d, eps)
+            n1, r1 = rms_norm_rows(a1, n_in_d, eps, True)
             a2 = torch.addmm(b_in_s, s0, w_in_s_t)
-            n2, r2 = _norm_silu(a2, n_in_s, eps)
+            n2, r2 = rms_norm_rows(a2, n_in_s, eps, True)
             x = torch.cat([n1, n2], -1)
-            hpre = torch.addmm(_block_mm(d0, w_hb), x, w_hs_t).add_(act_in[:, i])
-            h, rh = _norm_silu(hpre, n_h, eps)
-            gates = _block_mm(h, w_gru).add_(b_gru).view(b, blocks, 3, -1)
+            hpre = torch.addmm(block_matmul(d0, w_hb), x, w_hs_t).add_(act_in[:, i])
+            h, rh = rms_norm_rows(hpre, n_h, eps, True)
+            gates = block_matmul(h, w_gru).add_(b_gru).view(b, blocks, 3, -1)
             sr = torch.sigmoid(gates[:, :, 0])
             cand = gates[:, :, 1]
             cand_t = torch.tanh(sr * cand)
             upd = torch.sigmoid(gates[:, :, 2] - 1.0)
             deter = torch.lerp(d0.view(b, blocks, -1), cand_t, upd).view(b, -1)
             ppre = torch.addmm(tok_in[:, i], deter, w_pd_t)
-            pn, rp = _norm_silu(ppre, n_p, eps)
+            pn, rp = rms_norm_rows(ppre, n_p, eps, True)
             logit = torch.addmm(b_pl, pn, w_pl_t)
             sm = torch.softmax(logit.float().unflatten(-1, (-1, classes)), -1)
             probs = sm * (1.0 - unimix) + unimix / classes if unimix else sm
@@ -117,7 +104,7 @@ class ObserveFn(torch.autograd.Function):
         return torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1)
 
     @staticmethod
-    def backward(ctx, g_deters: Tensor | None, g_stochs: Tensor | None, g_logits: Tensor | None):
+    def backward(ctx, g_deters: Tensor, g_stochs: Tensor, g_logits: Tensor):  # (zeros for unused outputs)
         keep, *rest = ctx.saved_tensors
         p, flat = rest[:len(PARAMS)], rest[len(PARAMS):]
         (w_in_d, b_in_d, n_in_d, w_in_s, b_in_s, n_in_s, w_hb, w_hs, n_h, w_gru, b_gru, w_pd, n_p, w_pl, b_pl) = p
@@ -139,15 +126,14 @@ class ObserveFn(torch.autograd.Function):
         for i in reversed(range(t)):
             (d0, s0, a1, r1, a2, r2, x, hpre, rh, h, sr, cand, cand_t, upd, deter, ppre, rp, pn, sm) = saved[i]
             saved[i] = ()
-            gd = carry_d if g_deters is None else g_deters[:, i] + carry_d
-            gs = carry_s if g_stochs is None else g_stochs[:, i] + carry_s
+            gd = g_deters[:, i] + carry_d
+            gs = g_stochs[:, i] + carry_s
             # straight-through sample -> unimix -> softmax
             g_sm = gs.float().unflatten(-1, (-1, classes))
             if unimix:
                 g_sm = g_sm * (1.0 - unimix)
             g_logit = torch.ops.aten._softmax_backward_data(g_sm, sm, -1, sm.dtype).flatten(-2).to(gs.dtype)
-            if g_logits is not None:
-                g_logit = g_logit + g_logits[:, i]
+            g_logit = g_logit + g_logits[:, i]
             # posterior layer
             pairs["pl"][0].append(pn)
             pairs["pl"][1].append(g_logit)
@@ -166,7 +152,7 @@ class ObserveFn(torch.autograd.Function):
             g_d0 = (gd * (1.0 - upd)).view(b, -1)
             pairs["gru"][0].append(h)
             pairs["gru"][1].append(g_gates)
-            g_hpre, dw = _norm_silu_backward(_block_mm(g_gates, w_gru_t), hpre, rh, n_h)
+            g_hpre, dw = _norm_silu_backward(block_matmul(g_gates, w_gru_t), hpre, rh, n_h)
             add("h", dw)
             g_act[i] = g_hpre
             # hidden layer: block part of d0, dense part of the two input layers, the action part
@@ -174,7 +160,7 @@ class ObserveFn(torch.autograd.Function):
             pairs["hb"][1].append(g_hpre)
             pairs["hs"][0].append(x)
             pairs["hs"][1].append(g_hpre)
-            g_d0 = g_d0.add_(_block_mm(g_hpre, w_hb_t))
+            g_d0 = g_d0.add_(block_matmul(g_hpre, w_hb_t))
             g_x = g_hpre @ w_hs
             h_dim = a1.shape[-1]
             g_a1, dw = _norm_silu_backward(g_x[:, :h_dim], a1, r1, n_in_d)
@@ -213,13 +199,13 @@ class ObserveFn(torch.autograd.Function):
                 "gru.bias": lambda: bias("gru"), "post_deter.weight": lambda: dense("pd"),
                 "post_norm.weight": lambda: norm_grads["p"], "post_logits.weight": lambda: dense("pl"),
                 "post_logits.bias": lambda: bias("pl")}
+        need = ctx.needs_input_grad
         grads: list[Tensor | None] = []
         for j, (name, param) in enumerate(zip(PARAMS, p, strict=True)):
-            g = make[name]() if ctx.needs_input_grad[4 + j] else None
-            if g is None and ctx.needs_input_grad[4 + j]:
+            g = make[name]() if need[4 + j] else None
+            if g is None and need[4 + j]:
                 g = torch.zeros_like(param)
             grads.append(None if g is None else g.to(param.dtype))
-        need = ctx.needs_input_grad
         g_tok_t = torch.stack(g_tok, 1) if need[0] else None
         g_act_t = torch.stack(g_act, 1) if need[1] else None
         return (g_tok_t, g_act_t, None, None, *grads)

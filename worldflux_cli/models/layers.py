@@ -41,6 +41,14 @@ def _rms_scale(x: Tensor, eps: float) -> Tensor:
     return torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().mul_(1.0 / x.shape[-1]).add_(eps).rsqrt_()
 
 
+def rms_norm_rows(x2: Tensor, weight: Tensor, eps: float, act: bool) -> tuple[Tensor, Tensor]:
+    """RMS norm of the rows of x2 (N, dim) times weight (then SiLU when ``act``), in one block; and the
+    per-row scale 1 / rms (N, 1) that ``_rms_backward`` takes. No autograd: callers write the backward."""
+    r = _rms_scale(x2, eps)
+    y = torch.mul(x2, r).mul_(weight)
+    return (F.silu(y, inplace=True) if act else y), r
+
+
 def column_sums(m: Tensor) -> Tensor:
     """m.sum(0) of a 2-D tensor (float32 for half types); as a matrix-vector product where that
     is faster (2-4x on CPU for float32 with 16+ columns). Fewer than 16 contiguous columns are
@@ -117,10 +125,7 @@ class _RMSNormFn(torch.autograd.Function):
         x2, weight = x.reshape(-1, dim), weight.to(x.dtype)  # (differ under autocast)
         ctx.act, ctx.weight_dtype = act, weight_dtype
         if x.numel() <= RMS_CHUNK or x.device.type != "cpu":  # one block: the fewest ops
-            r = _rms_scale(x2, eps)
-            y = torch.mul(x2, r).mul_(weight)
-            if act:
-                F.silu(y, inplace=True)
+            y, r = rms_norm_rows(x2, weight, eps, act)
             ctx.save_for_backward(x, weight, r)
             return y.view(x.shape)
         lanes = _lanes(x2)
@@ -181,6 +186,13 @@ class RMSNorm(nn.Module):
         return f"{self.weight.shape[0]}, eps={self.eps}, act={'silu' if self.act else 'none'}"
 
 
+def block_matmul(x: Tensor, weight: Tensor) -> Tensor:
+    """x (..., in) times a block-diagonal weight (g, in/g, out/g) -> (..., out): one batched matmul."""
+    g, k, o = weight.shape
+    y = torch.bmm(x.reshape(-1, g, k).transpose(0, 1), weight)  # (g, N, out/g)
+    return y.transpose(0, 1).reshape(*x.shape[:-1], g * o)
+
+
 class BlockLinear(nn.Module):
     """Block-diagonal linear map: input and output split into ``blocks`` groups, group i of the
     output reads only group i of the input. One batched matmul over the blocks.
@@ -198,10 +210,7 @@ class BlockLinear(nn.Module):
         trunc_normal_init_(self.weight, in_features // blocks)
 
     def forward(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-1]
-        g = self.blocks
-        xg = x.reshape(-1, g, self.in_features // g).transpose(0, 1)  # (g, N, in/g)
-        y = torch.bmm(xg, self.weight).transpose(0, 1).reshape(*lead, self.out_features)
+        y = block_matmul(x, self.weight)
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
