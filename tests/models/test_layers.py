@@ -1,4 +1,5 @@
-"""The hand-written fast paths of models/layers.py give the same values and gradients as the plain ops."""
+"""The hand-written fast paths of models/layers.py and models/dreamer_observe.py give the same values and
+gradients as the plain ops."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from worldflux_cli.models import build_model, dreamer_observe  # noqa: E402
 from worldflux_cli.models.layers import (  # noqa: E402
     _RMSNormFn,
     column_sums,
-    conv_transpose2d,
     sigmoid_squared_error,
 )
 
@@ -74,46 +74,6 @@ def test_column_sums():
     assert torch.equal(column_sums(odd), odd.sum(0))
     half = m.bfloat16()
     assert column_sums(half).dtype == torch.float32
-
-
-# --------------------------------------------------------------------------- transposed convolution
-@pytest.mark.parametrize("kernel,padding,output_padding", [(4, 1, 0), (5, 2, 1), (3, 1, 1), (2, 0, 0), (1, 0, 1),
-                                                        (6, 2, 0), (7, 3, 1), (4, 0, 0)])
-@pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("cout", [3, 17])
-def test_conv_transpose2d_gradients_match_torch(kernel, padding, output_padding, channels_last, cout):
-    """3 output channels take the phase form when the size doubles exactly; 17 (and (4, 0, 0)) the plain one."""
-    gen = torch.Generator().manual_seed(kernel)
-    x = torch.randn(3, 4, 5, 6, generator=gen, dtype=torch.float64)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    x.requires_grad_()
-    w = torch.randn(4, cout, kernel, kernel, generator=gen, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(cout, generator=gen, dtype=torch.float64, requires_grad=True)
-    args = ((2, 2), (padding, padding), (output_padding, output_padding))
-    doubles = kernel + output_padding - 2 * padding == 2
-    assert layers._phase_form(x, w, *args) == (doubles and cout < layers.PHASE_MAX_CHANNELS)
-    y = conv_transpose2d(x, w, b, *args)
-    ref = F.conv_transpose2d(x, w, b, *args)
-    assert y.shape == ref.shape == (3, cout, 8 - 2 * padding + kernel + output_padding,
-                                    10 - 2 * padding + kernel + output_padding)
-    assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    assert torch.allclose(y, ref)
-    g = torch.randn(y.shape, generator=gen, dtype=torch.float64)
-    got, want = torch.autograd.grad(y, (x, w, b), g), torch.autograd.grad(ref, (x, w, b), g)
-    assert all(torch.allclose(a, c) for a, c in zip(got, want, strict=True))
-    if cout < layers.PHASE_MAX_CHANNELS:  # (the plain path is checked against torch above; gradcheck is slow)
-        assert torch.autograd.gradcheck(lambda a, c, d: conv_transpose2d(a, c, d, *args), (x, w, b))
-
-
-def test_conv_transpose2d_without_grad_and_under_autocast():
-    x, w = torch.randn(2, 4, 3, 3), torch.randn(4, 2, 4, 4)
-    with torch.no_grad():
-        y = conv_transpose2d(x, w, None, (2, 2), (1, 1), (0, 0))
-    assert y.grad_fn is None
-    assert torch.allclose(y, F.conv_transpose2d(x, w, None, 2, 1, 0), atol=1e-6)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain op, in bfloat16
-        assert conv_transpose2d(x, w, None, (2, 2), (1, 1), (0, 0)).dtype == torch.bfloat16
 
 
 # --------------------------------------------------------------------------------- image loss

@@ -49,10 +49,10 @@ from torch import Tensor, nn
 
 from worldflux_cli.config.dreamer import DreamerV3Config
 from worldflux_cli.models import dreamer_observe
+from worldflux_cli.models.conv import conv2d, conv_transpose2d
 from worldflux_cli.models.layers import (
     BlockLinear,
     RMSNorm,
-    conv_transpose2d,
     sigmoid_squared_error,
     trunc_normal_init_,
 )
@@ -100,6 +100,9 @@ class Conv(nn.Conv2d):
     def reset_parameters(self) -> None:
         trunc_normal_init_(self.weight, self.in_channels * self.kernel_size[0] * self.kernel_size[1])
         nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
 
 class ConvUp(nn.ConvTranspose2d):
