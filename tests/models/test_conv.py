@@ -32,8 +32,11 @@ def _grads(y, inputs, g):
 @pytest.mark.parametrize("kernel,padding,output_padding", [(4, 1, 0), (5, 2, 1), (3, 1, 1), (2, 0, 0), (6, 2, 0),
                                                         (4, 0, 0), (1, 0, 1)])
 @pytest.mark.parametrize("size", [(8, 8), (7, 5)])
-def test_gemm_form_matches_torch(gemm_everywhere, kernel, padding, output_padding, size):
-    """Values and all three gradients, float64, for kernels that halve / double the map exactly and others."""
+@pytest.mark.parametrize("block_bytes", [1, 64 << 20])
+def test_gemm_form_matches_torch(gemm_everywhere, monkeypatch, kernel, padding, output_padding, size, block_bytes):
+    """Values and all three gradients, float64, for kernels that halve / double the map exactly and others;
+    all maps in one block, or one map per block (gradients summed over blocks)."""
+    monkeypatch.setattr(conv, "GEMM_BLOCK_BYTES", block_bytes)
     gen = torch.Generator().manual_seed(kernel * 10 + size[1])
     x = torch.randn(3, 5, *size, generator=gen, dtype=torch.float64).contiguous(memory_format=CL).requires_grad_()
     b = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -91,6 +94,10 @@ def test_gemm_form_is_chosen_for_the_measured_shapes():
     assert not form(1024, 64, 8, (128, 64, 4, 4), False)     # narrow (size12m preset, depth 16)
     assert not form(1024, 192, 8, (384, 192, 4, 4), False, fmt=torch.contiguous_format)
     assert not form(1024, 192, 8, (384, 192, 4, 4), False, dtype=torch.bfloat16)
+    # its patches go through in blocks of at most GEMM_BLOCK_BYTES (64 MiB): 3 blocks for that layer
+    patch_bytes = 4 * 4 * 16 * 192 * 4  # per map: 4 x 4 output pixels x 16 taps x 192 channels, float32
+    assert conv._blocks(1024, patch_bytes) == [slice(0, 342), slice(342, 684), slice(684, 1024)]
+    assert conv._blocks(3, 1) == [slice(0, 3)] and conv._blocks(3, 1 << 40) == [slice(0, 1), slice(1, 2), slice(2, 3)]
 
 
 def test_gemm_form_steps_aside_under_autocast_and_off_the_cpu_path(gemm_everywhere):

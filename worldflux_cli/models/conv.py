@@ -70,11 +70,11 @@ def _im2col(xl: Tensor, k: int, p: int, ho: int, wo: int) -> Tensor:
     return xp.as_strided((n, ho, wo, k, k, c), (sn, 2 * sh, 2 * sw, sh, sw, sc)).reshape(n * ho * wo, k * k * c)
 
 
-def _col2im(cols: Tensor, n: int, ho: int, wo: int, k: int, p: int, h: int, w: int, bias: Tensor | None) -> Tensor:
-    """Adjoint of ``_im2col``: every entry of cols (N * ho * wo, k * k * C) added to the pixel ``_im2col`` reads
-    it from, in an (N, H, W, C) map that starts as zeros (or as bias)."""
-    c = cols.shape[1] // (k * k)
-    out = cols.new_zeros(n, h, w, c) if bias is None else cols.new_empty(n, h, w, c).copy_(bias)
+def _col2im(cols: Tensor, ho: int, wo: int, k: int, p: int, out: Tensor, bias: Tensor | None) -> Tensor:
+    """Adjoint of ``_im2col``: out (N, H, W, C) set to zeros (or bias), then every entry of cols
+    (N * ho * wo, k * k * C) added to the pixel ``_im2col`` reads it from."""
+    n, h, w, c = out.shape
+    out.zero_() if bias is None else out.copy_(bias)
     patches = cols.view(n, ho, wo, k, k, c)
 
     def inside(tap: int, count: int, size: int) -> tuple[int, int]:  # patch indices whose tap lands in the map
@@ -90,26 +90,41 @@ def _col2im(cols: Tensor, n: int, ho: int, wo: int, k: int, p: int, h: int, w: i
     return out
 
 
-def _rows(x: Tensor) -> Tensor:
-    """(N, C, H, W) -> its pixels as rows (N * H * W, C) (a view of a channels-last map)."""
-    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+#: Largest patch matrix the GEMM form builds at once: the maps go through in blocks of images whose
+#: patches fit (3 blocks of 342 for the 192 -> 384 layer at 1024 maps). That bounds the form's extra
+#: memory; the products ran 1-2% slower than over all 1024 maps at once (192 MiB of patches).
+GEMM_BLOCK_BYTES = 64 << 20
+
+
+def _blocks(n: int, bytes_per_map: int) -> list[slice]:
+    """Equal slices of n maps whose patch matrices take at most GEMM_BLOCK_BYTES each (one map at least)."""
+    count = min(n, max(1, -(-n * bytes_per_map // GEMM_BLOCK_BYTES)))
+    step = -(-n // count)
+    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+def _accumulate(total: Tensor | None, a: Tensor, b: Tensor) -> Tensor:
+    """total + a @ b (a @ b when total is None)."""
+    return torch.mm(a, b) if total is None else total.addmm_(a, b)
 
 
 class _GemmConv2dFn(torch.autograd.Function):
-    """Stride-2 convolution as patches @ weight matrix; backward: patches^T @ dy and col2im(dy @ weight^T).
-    The patches are rebuilt in the backward (4x the input's memory if kept)."""
+    """Stride-2 convolution as patches @ weight matrix; backward: dy^T @ patches and col2im(dy @ weight^T).
+    Block by block (``GEMM_BLOCK_BYTES``); the patches are rebuilt in the backward, not kept."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: int) -> Tensor:
         n, _, h, w = x.shape
         cout, cin, k, _ = weight.shape
         ho, wo = _conv_size(h, k, padding), _conv_size(w, k, padding)
-        cols = _im2col(x.permute(0, 2, 3, 1), k, padding, ho, wo)
-        wm = weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
-        y = torch.mm(cols, wm) if bias is None else torch.addmm(bias.to(x.dtype), cols, wm)
+        xl, wm = x.permute(0, 2, 3, 1), weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
+        y = x.new_empty(n, ho, wo, cout)
+        for sl in _blocks(n, ho * wo * k * k * cin * x.element_size()):
+            cols, yb = _im2col(xl[sl], k, padding, ho, wo), y[sl].view(-1, cout)
+            torch.mm(cols, wm, out=yb) if bias is None else torch.addmm(bias.to(x.dtype), cols, wm, out=yb)
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
-        return y.view(n, ho, wo, cout).permute(0, 3, 1, 2)
+        return y.permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, dy: Tensor):
@@ -117,30 +132,34 @@ class _GemmConv2dFn(torch.autograd.Function):
         n, _, h, w = x.shape
         cout, cin, k, _ = weight.shape
         p, (ho, wo) = ctx.padding, dy.shape[2:]
-        g = _rows(dy)
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            wm = weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
-            dx = _col2im(g @ wm.t(), n, ho, wo, k, p, h, w, None).permute(0, 3, 1, 2)
-        if ctx.needs_input_grad[1]:
-            cols = _im2col(x.permute(0, 2, 3, 1), k, p, ho, wo)
-            dw = (g.t() @ cols).view(cout, k, k, cin).permute(0, 3, 1, 2).contiguous()
-        if ctx.needs_input_grad[2]:
-            db = column_sums(g)
-        return dx, dw, db, None
+        xl, gl = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1).contiguous()
+        wm = weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
+        dx = x.new_empty(n, h, w, cin) if ctx.needs_input_grad[0] else None
+        dwm = None
+        for sl in _blocks(n, ho * wo * k * k * cin * x.element_size()):
+            g = gl[sl].view(-1, cout)
+            if dx is not None:
+                _col2im(g @ wm.t(), ho, wo, k, p, dx[sl], None)
+            if ctx.needs_input_grad[1]:
+                dwm = _accumulate(dwm, g.t(), _im2col(xl[sl], k, p, ho, wo))
+        dw = None if dwm is None else dwm.view(cout, k, k, cin).permute(0, 3, 1, 2).contiguous()
+        db = column_sums(gl.view(-1, cout)) if ctx.needs_input_grad[2] else None
+        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw, db, None
 
 
 class _GemmConvTranspose2dFn(torch.autograd.Function):
     """Stride-2 transposed convolution as col2im(x @ weight matrix); backward: patches(dy) @ weight^T and
-    x^T @ patches(dy)."""
+    x^T @ patches(dy). Block by block (``GEMM_BLOCK_BYTES``)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, output_padding: int) -> Tensor:
         n, cin, h, w = x.shape
         _, cout, k, _ = weight.shape
         ho, wo = 2 * (h - 1) - 2 * padding + k + output_padding, 2 * (w - 1) - 2 * padding + k + output_padding
-        wm = weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
-        y = _col2im(_rows(x) @ wm, n, h, w, k, padding, ho, wo, bias)
+        xl, wm = x.permute(0, 2, 3, 1), weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
+        y = x.new_empty(n, ho, wo, cout)
+        for sl in _blocks(n, h * w * k * k * cout * x.element_size()):
+            _col2im(xl[sl].reshape(-1, cin) @ wm, h, w, k, padding, y[sl], None if bias is None else bias.to(x.dtype))
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
         return y.permute(0, 3, 1, 2)
@@ -150,17 +169,19 @@ class _GemmConvTranspose2dFn(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         n, cin, h, w = x.shape
         _, cout, k, _ = weight.shape
-        dl = dy.permute(0, 2, 3, 1)
-        cols = _im2col(dl, k, ctx.padding, h, w)
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            wm = weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
-            dx = (cols @ wm.t()).view(n, h, w, cin).permute(0, 3, 1, 2)
-        if ctx.needs_input_grad[1]:
-            dw = (_rows(x).t() @ cols).view(cin, k, k, cout).permute(0, 3, 1, 2).contiguous()
-        if ctx.needs_input_grad[2]:
-            db = column_sums(dl.reshape(-1, cout))
-        return dx, dw, db, None, None
+        xl, dl = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1)
+        wm = weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
+        dx = x.new_empty(n, h, w, cin) if ctx.needs_input_grad[0] else None
+        dwm = None
+        for sl in _blocks(n, h * w * k * k * cout * x.element_size()):
+            cols = _im2col(dl[sl], k, ctx.padding, h, w)
+            if dx is not None:
+                torch.mm(cols, wm.t(), out=dx[sl].view(-1, cin))
+            if ctx.needs_input_grad[1]:
+                dwm = _accumulate(dwm, xl[sl].reshape(-1, cin).t(), cols)
+        dw = None if dwm is None else dwm.view(cin, k, k, cout).permute(0, 3, 1, 2).contiguous()
+        db = column_sums(dl.reshape(-1, cout)) if ctx.needs_input_grad[2] else None
+        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw, db, None, None
 
 
 # ----------------------------------------------------------------------------------- phase form
