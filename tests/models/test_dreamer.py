@@ -348,3 +348,22 @@ def test_cpu_autocast_bfloat16():
     (loss + actor_loss + critic_loss).backward()
     assert torch.isfinite(loss) and torch.isfinite(actor_loss) and torch.isfinite(critic_loss)
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+
+
+def test_world_model_loss_traces_as_one_graph_with_the_eager_values():
+    """What `bench --compile` relies on: the CPU fast paths (GEMM / phase convolutions, the rollout function,
+    the fused image loss, the channels-last input copy) step aside while torch.compile traces, so the
+    whole loss is one graph, and it computes the eager loss and gradients."""
+    torch.manual_seed(0)
+    model = build_model(DreamerV3Config.from_size("tiny"))
+    batch = model.random_batch(2, 3, generator=torch.Generator().manual_seed(0))
+    params = [p for p in model.world_model_parameters() if p.requires_grad]
+    torch.manual_seed(1)
+    eager = model.world_model_loss(batch)[0]
+    traced_fn = torch.compile(model.world_model_loss, backend="eager", fullgraph=True)  # fails on a graph break
+    torch.manual_seed(1)
+    traced = traced_fn(batch)[0]
+    assert torch.allclose(traced, eager, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad(eager, params), torch.autograd.grad(traced, params), strict=True):
+        assert (a - b).norm() <= 1e-4 * a.norm() + 1e-5
+    torch._dynamo.reset()

@@ -166,8 +166,11 @@ class ImageEncoder(nn.Module):
         self.out_dim = depths[-1] * (height >> n) * (width >> n)
 
     def forward(self, obs: Tensor) -> Tensor:  # (N, C, H, W) in [0, 1] -> (N, out_dim)
-        x = torch.empty_like(obs, memory_format=torch.channels_last)
-        torch.sub(obs, 0.5, out=x)  # centre and go channels-last in one pass
+        if torch.compiler.is_compiling():  # (torch.compile cannot trace a strided out=: it would split the graph)
+            x = (obs - 0.5).contiguous(memory_format=torch.channels_last)
+        else:
+            x = torch.empty_like(obs, memory_format=torch.channels_last)
+            torch.sub(obs, 0.5, out=x)  # centre and go channels-last in one pass
         for conv, norm in zip(self.convs, self.norms, strict=True):
             x = norm.channels(conv(x))
         return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)

@@ -238,5 +238,10 @@ class _SigmoidSquaredErrorFn(torch.autograd.Function):
 
 
 def sigmoid_squared_error(logits: Tensor, target: Tensor) -> Tensor:
-    """sum((sigmoid(logits) - target)^2) over all elements, at least float32 (DreamerV3's image loss)."""
+    """sum((sigmoid(logits) - target)^2) over all elements, at least float32 (DreamerV3's image loss).
+    While torch.compile traces, the plain ops (the compiler fuses them; the function's strided out= would
+    split its graph)."""
+    if torch.compiler.is_compiling():
+        s = torch.sigmoid(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits)
+        return (s - target.to(s.dtype)).square().sum()
     return _SigmoidSquaredErrorFn.apply(logits, target)
