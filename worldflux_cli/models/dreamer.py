@@ -310,22 +310,30 @@ class RSSM(nn.Module):
         -> deter (B, T, D), stoch (B, T, Z) (straight-through samples), post_logits (B, T, Z).
 
         Everything that does not depend on the recurrence (the action inputs, the tokens'
-        share of the posterior layer) is computed for all steps at once. With gradients on (no
-        autocast, no torch.compile tracing) the recurrence runs as one autograd function with a
-        hand-written backward (models/dreamer_observe.py): same values, draws and gradients, far
-        fewer recorded ops.
+        share of the posterior layer) is computed for all steps at once; the recurrence is
+        ``recurrence``.
         """
-        b, t = tokens.shape[:2]
         keep = (~is_first.bool()).to(tokens.dtype).unsqueeze(-1)  # (B, T, 1)
-        act_in = self.action_input(action * keep)
-        tok_in = self.post_token(tokens)
-        if dreamer_observe.usable(tokens):
+        return self.recurrence(self.post_token(tokens), self.action_input(action * keep), keep)
+
+    @torch.compiler.disable
+    def recurrence(self, tok_in: Tensor, act_in: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The T recurrent steps of ``observe`` from their precomputed inputs (B, T, ...) and keep (B, T, 1).
+
+        With gradients on and no autocast this is one autograd function with a hand-written backward
+        (models/dreamer_observe.py): the same values, draws and gradients as the layers, far fewer
+        recorded ops. torch.compile leaves it out of its graph (it runs eagerly, in that function):
+        traced, the loop would unroll into T copies of the step, and the first compiled step at
+        T = 64 took over 10 minutes on a 2-core CPU.
+        """
+        if dreamer_observe.usable(tok_in):
             meta = (self.hid_norm.eps, self.blocks, self.classes, self.unimix)
             params = [self.get_parameter(name) for name in dreamer_observe.PARAMS]
             return dreamer_observe.ObserveFn.apply(tok_in, act_in, keep, meta, *params)
+        b, t = tok_in.shape[:2]
         act_in, tok_in, keep = act_in.unbind(1), tok_in.unbind(1), keep.unbind(1)
-        deter = tokens.new_zeros(b, self.deter_dim)
-        stoch = tokens.new_zeros(b, self.stoch_dim)
+        deter = tok_in[0].new_zeros(b, self.deter_dim)
+        stoch = tok_in[0].new_zeros(b, self.stoch_dim)
         deters, stochs, logits = [], [], []
         for i in range(t):
             if i:
