@@ -102,7 +102,9 @@ def bench(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Timed steps per workload.")] = 10,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed warm-up steps per workload.")] = 2,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model's loss / rollout / "
-                                          "planner.")] = False,
+                                          "planner. The warm-up pays the compile (minutes for DreamerV3; "
+                                          "its posterior recurrence stays eager). Meant for GPUs: on a "
+                                          "small CPU the eager fast paths are faster.")] = False,
     workloads: Annotated[str | None, typer.Option("--workloads", "-w", help="Comma-separated: train, imagine, "
                                                   "agent (DreamerV3), train, plan (TD-MPC2). Default: train,imagine "
                                                   "/ train,plan.", show_default=False)] = None,
