@@ -32,7 +32,7 @@ def _plain(x: Tensor) -> bool:
 # ------------------------------------------------------------------------------------ GEMM form
 #: Where the GEMM form is used, from forward + backward timings on a 2-core AVX-512 machine (fp32,
 #: 2 threads, channels-last, 16 to 1024 maps, 8 x 8 <-> 4 x 4): 10-25% faster than oneDNN for kernel-4
-#: layers from 160 -> 320 channels up (192 -> 384: 455 vs 511 ms as a convolution, 420 vs 511 ms
+#: layers from 160 -> 320 channels up (192 -> 384: 468 vs 530 ms as a convolution, 435 vs 562 ms
 #: transposed, 1024 maps) and kernel-5 layers from 256 -> 256; slower for 128 -> 256 and below, for
 #: 16 x 16 -> 8 x 8 maps, and, as a convolution, for fewer than 256 maps. So: a small side of at most
 #: GEMM_MAX_PIXELS pixels, cin * cout >= GEMM_MIN_CHANNELS, and for convolutions GEMM_MIN_ROWS output
