@@ -103,6 +103,19 @@ def _blocks(n: int, bytes_per_map: int) -> list[slice]:
     return [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
 
+def _conv_matrix(weight: Tensor) -> Tensor:
+    """A convolution's weight (cout, cin, k, k) as the matrix (k * k * cin, cout) that ``_im2col`` patches multiply."""
+    cout, cin, k, _ = weight.shape
+    return weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
+
+
+def _transposed_matrix(weight: Tensor) -> Tensor:
+    """A transposed convolution's weight (cin, cout, k, k) as the matrix (cin, k * k * cout) whose products
+    ``_col2im`` scatters."""
+    cin, cout, k, _ = weight.shape
+    return weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
+
+
 def _accumulate(total: Tensor | None, a: Tensor, b: Tensor) -> Tensor:
     """total + a @ b (a @ b when total is None)."""
     return torch.mm(a, b) if total is None else total.addmm_(a, b)
@@ -117,7 +130,7 @@ class _GemmConv2dFn(torch.autograd.Function):
         n, _, h, w = x.shape
         cout, cin, k, _ = weight.shape
         ho, wo = _conv_size(h, k, padding), _conv_size(w, k, padding)
-        xl, wm = x.permute(0, 2, 3, 1), weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
+        xl, wm = x.permute(0, 2, 3, 1), _conv_matrix(weight)
         y = x.new_empty(n, ho, wo, cout)
         for sl in _blocks(n, ho * wo * k * k * cin * x.element_size()):
             cols, yb = _im2col(xl[sl], k, padding, ho, wo), y[sl].view(-1, cout)
@@ -133,7 +146,7 @@ class _GemmConv2dFn(torch.autograd.Function):
         cout, cin, k, _ = weight.shape
         p, (ho, wo) = ctx.padding, dy.shape[2:]
         xl, gl = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1).contiguous()
-        wm = weight.permute(2, 3, 1, 0).reshape(k * k * cin, cout)
+        wm = _conv_matrix(weight)
         dx = x.new_empty(n, h, w, cin) if ctx.needs_input_grad[0] else None
         dwm = None
         for sl in _blocks(n, ho * wo * k * k * cin * x.element_size()):
@@ -156,7 +169,7 @@ class _GemmConvTranspose2dFn(torch.autograd.Function):
         n, cin, h, w = x.shape
         _, cout, k, _ = weight.shape
         ho, wo = 2 * (h - 1) - 2 * padding + k + output_padding, 2 * (w - 1) - 2 * padding + k + output_padding
-        xl, wm = x.permute(0, 2, 3, 1), weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
+        xl, wm = x.permute(0, 2, 3, 1), _transposed_matrix(weight)
         y = x.new_empty(n, ho, wo, cout)
         for sl in _blocks(n, h * w * k * k * cout * x.element_size()):
             _col2im(xl[sl].reshape(-1, cin) @ wm, h, w, k, padding, y[sl], None if bias is None else bias.to(x.dtype))
@@ -170,7 +183,7 @@ class _GemmConvTranspose2dFn(torch.autograd.Function):
         n, cin, h, w = x.shape
         _, cout, k, _ = weight.shape
         xl, dl = x.permute(0, 2, 3, 1), dy.permute(0, 2, 3, 1)
-        wm = weight.permute(0, 2, 3, 1).reshape(cin, k * k * cout)
+        wm = _transposed_matrix(weight)
         dx = x.new_empty(n, h, w, cin) if ctx.needs_input_grad[0] else None
         dwm = None
         for sl in _blocks(n, h * w * k * k * cout * x.element_size()):
