@@ -9,8 +9,8 @@ whole sequence: the (input, output-gradient) pairs of every step are concatenate
 once, instead of one product and one accumulation per step.
 
 The values, the random draws and the gradients are those of the plain layers (tests compare both at
-float64). Used when gradients are on, autocast is off and torch.compile is not tracing (``usable``);
-otherwise ``RSSM.observe`` runs its layers through autograd.
+float64). Used when gradients are on and autocast is off (``usable``); otherwise ``RSSM.recurrence`` runs
+its layers through autograd. torch.compile never traces it: ``RSSM.recurrence`` is compiler-disabled.
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ PARAMS = ("in_deter.linear.weight", "in_deter.linear.bias", "in_deter.norm.weigh
 
 
 def usable(ref: Tensor) -> bool:
-    """Whether ``observe`` takes this path: gradients on, no autocast on ref's device, and not while
-    torch.compile traces (it derives its own backward from the plain layers)."""
-    return (torch.is_grad_enabled() and not torch.is_autocast_enabled(ref.device.type)
-            and not torch.compiler.is_compiling())
+    """Whether ``RSSM.recurrence`` takes this path: gradients on and no autocast on ref's device."""
+    return torch.is_grad_enabled() and not torch.is_autocast_enabled(ref.device.type)
 
 
 def _transposed_blocks(weight: Tensor) -> Tensor:
