@@ -42,11 +42,11 @@ def test_nested_and_cross_family(cli, tmp_path):
     assert kinds["$.simnorm_dim"] == "added"
 
 
-def test_errors_exit_2(cli, tmp_path):
+def test_errors_exit_1_when_invalid_and_2_when_unreadable(cli, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"model_type": "tdmpc2", "latent_dim": 100}')
     r = cli("diff", str(bad), "tdmpc2:5m")
-    assert r.exit_code == 2 and "WF210" in r.stderr and "not a valid config" in r.stderr
+    assert r.exit_code == 1 and "WF210" in r.stderr and "not a valid config" in r.stderr
     r = cli("diff", str(tmp_path / "missing.json"), "tdmpc2:5m")
     assert r.exit_code == 2 and "no such file" in r.stderr
     r = cli("diff", "dreamer:size51m", "tdmpc2:5m")

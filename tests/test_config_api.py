@@ -15,7 +15,7 @@ from worldflux_cli import (
     TDMPC2Config,
     WorldModelConfig,
 )
-from worldflux_cli.presets import presets_of
+from worldflux_cli.config.presets import presets_of
 
 BASE_FIELDS = {"model_type", "model_name", "obs_shape", "action_dim", "action_type", "latent_type", "latent_dim",
                "deter_dim", "stoch_dim", "dynamics_type", "hidden_dim", "learning_rate", "grad_clip", "device",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from worldflux_cli.config import DreamerV3Config, TDMPC2Config
-from worldflux_cli.memory import dreamer_activation_floats, model_info, tdmpc2_activation_floats
+from worldflux_cli.memory_estimate import dreamer_activation_floats, model_info, tdmpc2_activation_floats
 from worldflux_cli.models import build_model
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from worldflux_cli.config.dreamer import DreamerV3Config
+from worldflux_cli.config.presets import presets_of
 from worldflux_cli.params.dreamer import count
-from worldflux_cli.presets import presets_of
 
 PRESETS = sorted(presets_of("dreamer"))
 COMPONENTS = ["encoder", "rssm", "decoder", "reward", "continue", "actor", "critic"]

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from worldflux_cli.config import TDMPC2Config
+from worldflux_cli.config.presets import presets_of
 from worldflux_cli.params import count_params
 from worldflux_cli.params.tdmpc2 import count
-from worldflux_cli.presets import presets_of
 
 PRESETS = presets_of("tdmpc2")
 

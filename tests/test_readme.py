@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -15,17 +18,49 @@ def _block_after(heading: str, lang: str) -> str:
     return re.search(rf"```{lang}\n(.*?)```", section, re.S).group(1)
 
 
-def test_tour_commands_run(cli, tmp_path, monkeypatch):
+def _shell_lines(block: str) -> list[str]:
+    return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _run_as_printed(lines: list[str], cwd) -> list[tuple[str, int, str]]:
+    """Run ``lines`` in one bash process, as a user would type them; (line, exit code, output) each."""
+    script = "\n".join(f"{line}\necho \"@@rc $? {i}\"" for i, line in enumerate(lines))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out, results, rest = proc.stdout, [], proc.stdout
+    for i, line in enumerate(lines):
+        before, marker, rest = rest.partition("@@rc ")
+        code, _, rest = rest.partition("\n")
+        rc, index = map(int, code.split())
+        assert index == i, out
+        results.append((line, rc, before))
+    return results
+
+
+@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "worldflux").exists(),
+                    reason="the README's set-up (bash scripts/test.sh) makes .venv/; not here")
+def test_set_up_and_tour_run_exactly_as_printed(tmp_path):
+    """The activation line and every tour command, in a shell, from a folder that has the README's .venv."""
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    setup = _shell_lines(_block_after("Both install into `.venv/`", "bash"))
+    tour = _shell_lines(_block_after("## A short tour", "bash"))
+    assert tour[0].startswith("source .venv/bin/activate") and len(tour) >= 6
+    for line, rc, output in _run_as_printed(setup + tour, tmp_path):
+        allowed = (0, 1) if line.startswith("worldflux diff") else (0,)  # diff exits 1 when the configs differ
+        assert rc in allowed, (line, rc, output)
+    assert (tmp_path / "dreamer50m.json").is_file() and (tmp_path / "walker.json").is_file()
+
+
+def test_tour_commands_run_in_process(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lines = [line.split("#")[0].strip() for line in _block_after("## A short tour", "bash").splitlines()]
-    commands = [shlex.split(line) for line in lines if line]
+    lines = [line.split("#")[0].strip() for line in _shell_lines(_block_after("## A short tour", "bash"))]
+    commands = [shlex.split(line) for line in lines if line.startswith("worldflux ")]
     assert len(commands) >= 5
     for argv in commands:
-        assert argv[0] == "worldflux"
         result = cli(*argv[1:])
-        allowed = (0, 1) if argv[1] == "diff" else (0,)  # diff exits 1 when the configs differ
+        allowed = (0, 1) if argv[1] == "diff" else (0,)
         assert result.exit_code in allowed, (argv, result.output)
-    assert (tmp_path / "dreamer50m.json").is_file() and (tmp_path / "walker.json").is_file()
 
 
 def test_validate_example_output_is_true(cli, tmp_path, monkeypatch):
@@ -40,9 +75,9 @@ def test_validate_example_output_is_true(cli, tmp_path, monkeypatch):
 
 
 def test_preset_table_matches_the_counter():
+    from worldflux_cli.config.presets import get_preset
     from worldflux_cli.config.registry import FAMILIES
     from worldflux_cli.params import count_params, human_count
-    from worldflux_cli.presets import get_preset
 
     rows = re.findall(r"\| (dreamer|tdmpc2):(\w+) \| ([\d.]+M) \|", README)
     assert len(rows) == 9

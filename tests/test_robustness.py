@@ -8,8 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from worldflux_cli.config.presets import all_presets
 from worldflux_cli.config.registry import FAMILIES
-from worldflux_cli.presets import all_presets
 from worldflux_cli.validation.report import render_github, render_json, render_text
 from worldflux_cli.validation.validate import validate_bytes
 

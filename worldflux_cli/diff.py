@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worldflux_cli.validation.problems import jsonpath
+from worldflux_cli.config.problems import jsonpath
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Where a config comes from: a file, stdin ('-'), a preset id ('dreamer:size50m') or the Hub (hf://)."""
+"""Where a config's bytes come from: a file, stdin ('-'), a preset id ('dreamer:size50m') or the Hub (hf://)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from worldflux_cli.presets import parse_preset_id
+from worldflux_cli.config.presets import parse_preset_id
+from worldflux_cli.errors import WorldfluxError
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
@@ -18,12 +19,8 @@ class Source:
     data: bytes
 
 
-class SourceError(Exception):
+class SourceError(WorldfluxError):
     """The reference could not be read at all (exit code 2)."""
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 def read_source(ref: str, *, allow_presets: bool = True) -> Source:
@@ -31,15 +28,13 @@ def read_source(ref: str, *, allow_presets: bool = True) -> Source:
     if ref == "-":
         return Source("<stdin>", sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1))
     if ref.startswith("hf://"):
-        from worldflux_cli.hub.refs import read_hub_config  # optional: needs huggingface_hub
-
-        return read_hub_config(ref)
+        return _read_hub(ref)
     path = Path(ref)
     if allow_presets and not path.exists():
         try:
             preset = parse_preset_id(ref)
-        except ValueError as exc:  # unknown preset or family (ConfigurationError is a ValueError)
-            raise SourceError(str(exc), "list presets with `worldflux presets`") from None
+        except ValueError as exc:  # unknown preset or family (both are WorldfluxErrors too)
+            raise SourceError(getattr(exc, "message", str(exc)), "list presets with `worldflux presets`") from None
         if preset is not None:
             return Source(preset.id, json.dumps(preset.config_values()).encode())
     try:
@@ -56,3 +51,18 @@ def read_source(ref: str, *, allow_presets: bool = True) -> Source:
         raise SourceError(f"permission denied: {ref}", "check the file's permissions") from None
     except OSError as exc:
         raise SourceError(f"cannot read {ref}: {exc.strerror}", "") from None
+
+
+def _read_hub(ref: str) -> Source:
+    """config.json of ``hf://ORG/NAME[@REV]``, checked against the Hub's recorded hash (needs huggingface_hub)."""
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        raise SourceError("reading hf:// references needs huggingface_hub", "pip install huggingface_hub") from None
+    from worldflux_cli.hub.fetch import read_hub_config
+
+    try:
+        label, data = read_hub_config(ref)
+    except WorldfluxError as exc:  # a Hub failure or a hash mismatch: the reference could not be read
+        raise SourceError(exc.message, exc.hint) from None
+    return Source(label, data)

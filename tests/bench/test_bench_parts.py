@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from worldflux_cli.bench import BenchError
-from worldflux_cli.bench.devices import known_gpu, peak_tflops, resolve_device
+from worldflux_cli.bench.devices import known_gpu, peak_tflops
 from worldflux_cli.bench.flops import count_flops
-from worldflux_cli.bench.memory import PeakMemory
+from worldflux_cli.bench.peak_memory import PeakMemory
 from worldflux_cli.bench.timing import percentile, summarize, time_steps, warm_up
 from worldflux_cli.bench.workloads import resolve_workloads
+from worldflux_cli.errors import WorldfluxError
+from worldflux_cli.models.device import resolve_device, resolve_dtype
 
 
 def test_percentile_and_summary():
@@ -63,13 +65,20 @@ def test_peaks_per_dtype():
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    for bad in ("gpu", "cuda:x", "tpu"):
-        with pytest.raises(BenchError, match="unknown device"):
+    assert resolve_device(" CPU ") == torch.device("cpu") and resolve_device("meta") == torch.device("meta")
+    for bad in ("gpu", "cuda:x", "tpu", "cuda:", ""):
+        with pytest.raises(WorldfluxError, match="unknown device"):
             resolve_device(bad)
     if not torch.cuda.is_available():
-        with pytest.raises(BenchError, match="CUDA was asked for") as err:
-            resolve_device("cuda")
-        assert err.value.code == 2 and "--device cpu" in err.value.hint
+        with pytest.raises(WorldfluxError, match="CUDA was asked for") as err:
+            resolve_device("cuda:0")
+        assert err.value.exit_code == 2 and "--device cpu" in err.value.hint
+
+
+def test_resolve_dtype():
+    assert resolve_dtype("bfloat16") is torch.bfloat16 and resolve_dtype(torch.float16) is torch.float16
+    with pytest.raises(WorldfluxError, match="unknown dtype 'float64'"):
+        resolve_dtype("float64")
 
 
 def test_cpu_peak_memory_sees_an_allocation():

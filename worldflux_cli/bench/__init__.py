@@ -2,9 +2,10 @@
 
 Modules, each small and testable on its own:
 
-- ``devices``     resolve --device, name the device, known dense peak TFLOP/s per dtype
+- ``devices``     name the device, known dense peak TFLOP/s per dtype
 - ``timing``      warm-up, synchronised per-step timers (CUDA events on GPU), median / p90
-- ``memory``      peak memory of a workload (CUDA allocator peak; RSS high-water mark on CPU)
+- ``peak_memory`` measured peak memory of a workload (CUDA allocator peak; RSS high-water mark on CPU)
+- ``oom``         telling out-of-memory failures apart, and the message that says what to lower
 - ``flops``       FLOPs of one step from torch.utils.flop_counter
 - ``workloads``   the train / imagine / plan / agent step closures of each family
 - ``runner``      one process: build, check parameter counts, run each workload
@@ -25,10 +26,8 @@ with warnings.catch_warnings():  # a torch wheel without numpy warns on import; 
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     import torch  # noqa: F401
 
+from worldflux_cli.errors import WorldfluxError
 
-class BenchError(Exception):
-    """A benchmark that cannot run as asked: message, hint, exit code (2 = could not run)."""
 
-    def __init__(self, message: str, hint: str = "", code: int = 2):
-        super().__init__(message)
-        self.message, self.hint, self.code = message, hint, code
+class BenchError(WorldfluxError):
+    """A benchmark that cannot run as asked (exit code 2): message, hint."""

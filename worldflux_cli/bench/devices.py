@@ -1,4 +1,4 @@
-"""Devices: resolve --device, describe the machine, and known dense peak TFLOP/s per dtype.
+"""Devices: describe the machine, and known dense peak TFLOP/s per dtype (--device is resolved by models.device).
 
 Peaks are the vendors' dense (no structured sparsity) tensor-core figures from the product
 datasheets, in TFLOP/s. "float32" is the plain FP32 (CUDA core) peak; "tf32" applies when
@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 
 import torch
-
-from worldflux_cli.bench import BenchError
 
 #: Dense peak TFLOP/s by GPU model and compute dtype (sparsity figures halved away).
 PEAK_TFLOPS: dict[str, dict[str, float]] = {
@@ -47,9 +45,6 @@ _NAME_PATTERNS: list[tuple[str, str]] = [
     (r"V100", "V100"),
 ]
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
-
-
 def known_gpu(name: str) -> str | None:
     """The PEAK_TFLOPS key of a CUDA device name (torch.cuda.get_device_name), or None."""
     for pattern, key in _NAME_PATTERNS:
@@ -67,27 +62,6 @@ def peak_tflops(device_name: str, dtype: str, float32_precision: str = "highest"
     if dtype == "float32" and float32_precision in ("high", "medium") and "tf32" in table:
         return table["tf32"]
     return table.get(dtype)
-
-
-def resolve_device(text: str) -> torch.device:
-    """--device value -> torch.device; BenchError (exit 2) when it is malformed or absent."""
-    text = text.strip().lower()
-    if not _DEVICE_RE.match(text):
-        raise BenchError(f"unknown device {text!r}", "use cpu, cuda, cuda:N or auto")
-    if text == "auto":
-        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-    if text == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        why = "this torch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise BenchError(f"CUDA was asked for but is not available ({why}, torch {torch.__version__})",
-                         "run with --device cpu (or --device auto)")
-    index = int(text.split(":")[1]) if ":" in text else 0
-    count = torch.cuda.device_count()
-    if index >= count:
-        raise BenchError(f"{text} does not exist: {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})",
-                         "pick an existing index, or check CUDA_VISIBLE_DEVICES")
-    return torch.device("cuda", index)
 
 
 def cpu_name() -> str:

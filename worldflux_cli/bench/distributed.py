@@ -82,8 +82,8 @@ def _worker(payload: dict) -> dict:
     """One rank: join the group, build, wrap in DDP, time the train step; a picklable result dict."""
     import torch.distributed as dist
 
-    from worldflux_cli.bench.memory import PeakMemory
-    from worldflux_cli.bench.runner import is_oom
+    from worldflux_cli.bench.oom import is_oom
+    from worldflux_cli.bench.peak_memory import PeakMemory
     from worldflux_cli.bench.timing import summarize, time_steps, warm_up
     from worldflux_cli.bench.workloads import Context, prepare
     from worldflux_cli.config.registry import FAMILIES
@@ -100,7 +100,7 @@ def _worker(payload: dict) -> dict:
     try:
         config = FAMILIES[payload["model_type"]].from_dict(payload["config"])
         torch.manual_seed(payload["seed"])
-        model = build_model(config, device=device)
+        model = build_model(config, device=device, dtype=torch.float32)
         wrapper = _ddp_wrapper(device, _unused_parameters(model, config.family, device))
         ctx = Context(model, config.family, device, getattr(torch, payload["dtype"]), payload["batch"],
                       payload["seq"], payload["compile"], payload["seed"] + rank, loss_wrapper=wrapper)
@@ -157,7 +157,7 @@ def run_distributed(config, spec, device: torch.device, batch: int, seq: int, th
     ranks = [outputs[i] for i in sorted(outputs)]
     failed = [r for r in ranks if r.get("error")]
     if any(r["error"] == "oom" for r in failed):
-        from worldflux_cli.bench.runner import oom_error
+        from worldflux_cli.bench.oom import oom_error
 
         raise oom_error(f"train (--nproc {nproc})", batch, seq, config.family, device)
     if failed:

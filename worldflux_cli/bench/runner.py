@@ -17,25 +17,26 @@ from dataclasses import dataclass
 import torch
 
 from worldflux_cli.bench import BenchError
-from worldflux_cli.bench.devices import describe, peak_tflops, resolve_device
+from worldflux_cli.bench.devices import describe, peak_tflops
 from worldflux_cli.bench.flops import count_flops
-from worldflux_cli.bench.memory import PeakMemory
+from worldflux_cli.bench.oom import is_oom, oom_error
+from worldflux_cli.bench.peak_memory import PeakMemory
 from worldflux_cli.bench.results import SCHEMA_ID, workload_result
 from worldflux_cli.bench.timing import summarize, time_steps, warm_up
 from worldflux_cli.bench.workloads import DEFAULT_BATCH, DEFAULT_SEQ, FAMILY_TITLE, Context, prepare, resolve_workloads
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
 
 
 @dataclass
 class BenchSpec:
-    """What to measure; ``None`` batch / seq / workloads mean the family's defaults."""
+    """What to measure; ``None`` batch / seq / workloads mean the family's defaults, ``None`` device and dtype
+    the config's."""
 
     config: object  # a DreamerV3Config or TDMPC2Config
     label: str = "config"
-    device: str = "auto"
-    dtype: str = "float32"
+    device: str | None = None
+    dtype: str | None = None
     batch: int | None = None
     seq: int | None = None
     steps: int = 10
@@ -57,28 +58,6 @@ class Progress:
     def note(self, text: str) -> None: ...
 
     def stop(self) -> None: ...
-
-
-def is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and ("out of memory" in text.lower() or "CUBLAS_STATUS_ALLOC_FAILED" in text
-                                              or "DefaultCPUAllocator: can't allocate memory" in text
-                                              or "DefaultCPUAllocator: not enough memory" in text)
-
-
-def oom_error(workload: str, batch: int, seq: int, family: str, device: torch.device) -> BenchError:
-    smaller = max(1, batch // 2)
-    seq_part = f" x --seq {seq}" if family == "dreamer" else f" (horizon {seq})"
-    where = str(device)
-    if device.type == "cuda":
-        where += f" ({torch.cuda.get_device_properties(device).total_memory / 2**30:.0f} GiB)"
-    hint = f"try --batch {smaller}" if batch > 1 else "try a smaller preset or --seq"
-    if family == "dreamer" and seq > 16:
-        hint += f" or --seq {max(1, seq // 2)}"
-    return BenchError(f"out of memory in workload {workload!r} at --batch {batch}{seq_part} on {where}",
-                      hint + (", or --dtype bfloat16" if device.type == "cuda" else ""))
 
 
 def effective_config(config, family: str, seq: int | None):
@@ -183,15 +162,15 @@ def _threads(spec: BenchSpec, device: torch.device) -> int:
 def run_bench(spec: BenchSpec, progress: Progress | None = None,
               distributed_runner: Callable | None = None) -> dict:
     """Run the benchmark ``spec`` describes; the result dict (see results.py)."""
-    from worldflux_cli.models import build_model
+    from worldflux_cli.models import build_model, resolve_device, resolve_dtype
 
     progress = progress or Progress()
     family = spec.config.family
     if family not in FAMILY_TITLE:
         raise BenchError(f"bench measures DreamerV3 and TD-MPC2 models, not model_type {family!r}",
                          "use a dreamer or tdmpc2 config")
-    if spec.dtype not in DTYPES:
-        raise BenchError(f"unknown dtype {spec.dtype!r}", "use float32, bfloat16 or float16")
+    spec = dataclasses.replace(spec, device=spec.device or spec.config.device, dtype=spec.dtype or spec.config.dtype)
+    compute_dtype = resolve_dtype(spec.dtype)
     names = resolve_workloads(family, spec.workloads, spec.nproc)
     device = resolve_device(spec.device)
     if spec.nproc > 1 and device.type == "cuda" and spec.nproc > torch.cuda.device_count():
@@ -207,14 +186,14 @@ def run_bench(spec: BenchSpec, progress: Progress | None = None,
     torch.manual_seed(spec.seed)
     progress.note("building the model")
     try:
-        model = build_model(config, device=device)
+        model = build_model(config, device=device, dtype=torch.float32)  # float32 weights; dtype is autocast's
     except Exception as exc:
         if is_oom(exc):
             raise BenchError(f"out of memory building {spec.label} on {device}",
                              "pick a smaller preset, or a device with more memory") from None
         raise
     params = param_check(config, model)
-    ctx = Context(model, family, device, DTYPES[spec.dtype], 0, seq, spec.compile, spec.seed)
+    ctx = Context(model, family, device, compute_dtype, 0, seq, spec.compile, spec.seed)
 
     results = {}
     for name in names:

@@ -7,29 +7,52 @@ safetensors are imported inside the commands that need them.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from worldflux_cli.cli.bench_cmd import bench
 from worldflux_cli.cli.diff_cmd import diff
-from worldflux_cli.cli.errors import EXIT_INTERNAL, debug_enabled, print_error
+from worldflux_cli.cli.errors import debug_enabled, print_error
 from worldflux_cli.cli.hub_cmd import pull, push, save
 from worldflux_cli.cli.info_cmd import info
 from worldflux_cli.cli.new_cmd import new
 from worldflux_cli.cli.presets_cmd import presets
 from worldflux_cli.cli.schema_cmd import schema
 from worldflux_cli.cli.validate_cmd import validate
+from worldflux_cli.errors import EXIT_INTERNAL
 
 app = typer.Typer(
     name="worldflux",
     help="Configs, checks, honest presets and benchmarks for latent world models (DreamerV3, TD-MPC2).\n\n"
     "Start with `worldflux presets`, then `worldflux new --model dreamer --size tiny -o cfg.json` and "
     "`worldflux validate cfg.json`.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from worldflux_cli import __version__
+
+        typer.echo(f"worldflux {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", "-V", help="Print the version and exit.",
+                                          callback=_version, is_eager=True)] = False,
+) -> None:
+    if ctx.invoked_subcommand is None:  # bare `worldflux`: the help, and success
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
 
 app.command(rich_help_panel="Configs")(new)
 app.command(rich_help_panel="Configs")(validate)

@@ -6,12 +6,13 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, CliError, guarded
+from worldflux_cli.cli.errors import guarded
 from worldflux_cli.cli.options import Format, FormatOpt
+from worldflux_cli.errors import WorldfluxError
 
 
 class Dtype(str, Enum):
@@ -20,31 +21,20 @@ class Dtype(str, Enum):
     float16 = "float16"
 
 
-def _load_config(ref: str) -> tuple[str, Any]:
-    """(label, config object) of a config reference; the validation report and exit 1 when invalid."""
-    from worldflux_cli.cli.loading import load_valid
-    from worldflux_cli.config.registry import MODEL_FAMILIES
-
-    loaded = load_valid(ref, invalid_code=EXIT_INVALID, consequence="nothing was measured")
-    if loaded.cls.family not in MODEL_FAMILIES:
-        raise CliError(f"{loaded.label} is a {loaded.cls.family!r} config; bench needs a model",
-                       'set "model_type" to "dreamer" or "tdmpc2"', EXIT_INVALID)
-    return loaded.label, loaded.config()
-
-
 def _load_old(path: Path) -> dict:
     from worldflux_cli.bench.results import check_contract
 
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CliError(f"no such file: {path}", "--compare takes a result written by `worldflux bench -o`") from None
+        raise WorldfluxError(f"no such file: {path}",
+                             "--compare takes a result written by `worldflux bench -o`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CliError(f"cannot read {path}: {exc}", "--compare takes a result written by `worldflux bench -o`"
+        raise WorldfluxError(f"cannot read {path}: {exc}", "--compare takes a result written by `worldflux bench -o`"
                        ) from None
     problems = check_contract(old)
     if problems:
-        raise CliError(f"{path} is not a worldflux bench result ({problems[0]})",
+        raise WorldfluxError(f"{path} is not a worldflux bench result ({problems[0]})",
                        "--compare takes a result written by `worldflux bench -o`")
     return old
 
@@ -89,11 +79,13 @@ def bench(
                                               "tdmpc2 (with --size).", show_default=False)] = None,
     size: Annotated[str | None, typer.Option("--size", "-s", help="Size preset, e.g. tiny, size12m, 5m.",
                                              show_default=False)] = None,
-    device: Annotated[str, typer.Option("--device", "-d", help="cpu, cuda, cuda:N, or auto (cuda when "
-                                        "available).")] = "auto",
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Compute dtype; bfloat16/float16 run the forward "
-                                         "under torch.autocast (float32 parameters).", case_sensitive=False)
-                     ] = Dtype.float32,
+    device: Annotated[str | None, typer.Option("--device", "-d", help="cpu, cuda, cuda:N, or auto (cuda when "
+                                               "available). Overrides the config's device.",
+                                               show_default="the config's device")] = None,
+    dtype: Annotated[Dtype | None, typer.Option("--dtype", help="Compute dtype; bfloat16/float16 run the "
+                                                "forward under torch.autocast (float32 parameters). Overrides "
+                                                "the config's dtype.", case_sensitive=False,
+                                                show_default="the config's dtype")] = None,
     batch: Annotated[int | None, typer.Option("--batch", "-b", min=1, help="Batch size (per process). "
                                               "Default: 16 (DreamerV3), 256 (TD-MPC2).", show_default=False)
                      ] = None,
@@ -147,31 +139,31 @@ def bench(
       worldflux bench tdmpc2:tiny --device cpu --nproc 2 --batch 64
     """
     if config is not None and (model or size):
-        raise CliError("give either CONFIG or --model/--size, not both", "e.g. worldflux bench dreamer:tiny")
+        raise WorldfluxError("give either CONFIG or --model/--size, not both", "e.g. worldflux bench dreamer:tiny")
     if config is None:
         if not (model and size):
-            raise CliError("no config to measure", "give CONFIG (a file or dreamer:tiny) or --model M --size S")
+            raise WorldfluxError("no config to measure", "give CONFIG (a file or dreamer:tiny) or --model M --size S")
         config = f"{model}:{size}"
     if output is not None and output.exists() and not force:
-        raise CliError(f"{output} exists; not overwriting it", "pass --force to replace it, or choose another -o")
+        raise WorldfluxError(f"{output} exists; not overwriting it", "pass --force to replace it, or choose another -o")
     if output is not None and not output.parent.is_dir():
-        raise CliError(f"folder {output.parent} does not exist", "create it first, or choose another -o")
-    label, cfg = _load_config(config)
+        raise WorldfluxError(f"folder {output.parent} does not exist", "create it first, or choose another -o")
+    from worldflux_cli.loading import load_config
+
+    loaded = load_config(config, consequence="nothing was measured")
+    label, cfg = loaded.label, loaded.config
     old = _load_old(compare) if compare is not None else None
 
-    from worldflux_cli.bench import BenchError
     from worldflux_cli.bench.results import compare as compare_results
     from worldflux_cli.bench.results import dumps, finish, render_text
     from worldflux_cli.bench.runner import BenchSpec, run_bench
 
-    spec = BenchSpec(cfg, label=label, device=device, dtype=dtype.value, batch=batch, seq=seq, steps=steps,
-                     warmup=warmup, compile=compile, seed=seed, nproc=nproc, threads=threads,
+    spec = BenchSpec(cfg, label=label, device=device, dtype=dtype.value if dtype else None, batch=batch, seq=seq,
+                     steps=steps, warmup=warmup, compile=compile, seed=seed, nproc=nproc, threads=threads,
                      workloads=workloads.split(",") if workloads is not None else None)
     progress = _RichProgress() if sys.stderr.isatty() else None
     try:
         result = run_bench(spec, progress)
-    except BenchError as exc:
-        raise CliError(exc.message, exc.hint, exc.code) from None
     finally:
         if progress is not None:
             progress.stop()

@@ -7,19 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, guarded
+from worldflux_cli.cli.errors import guarded
 from worldflux_cli.cli.options import Format, FormatOpt
+from worldflux_cli.errors import EXIT_INVALID, EXIT_OK
 
 
-def load_checked(ref: str) -> tuple[str, type, dict[str, Any], int | None]:
-    """(label, config class, filled values, trainable params) of a valid config reference."""
-    from worldflux_cli.cli.loading import load_valid
-    from worldflux_cli.params import count_params
-    from worldflux_cli.validation.rules import filled_values
+def _load(ref: str) -> tuple[str, dict[str, Any], int | None]:
+    """(label, every field's value, trainable params) of a valid config reference."""
+    from worldflux_cli.loading import load_config
 
-    loaded = load_valid(ref, invalid_code=EXIT_USAGE, consequence="cannot compare it")
-    params = count_params(loaded.config()).trainable if loaded.cls.family in ("dreamer", "tdmpc2") else None
-    return loaded.label, loaded.cls, filled_values(loaded.values, loaded.cls), params
+    loaded = load_config(ref, model=False, consequence="cannot compare it")
+    return loaded.label, loaded.config.to_dict(), loaded.params
 
 
 @guarded
@@ -32,7 +30,8 @@ def diff(
     """Compare two configs after defaults are filled, field by field.
 
     Lists changed, added and removed fields by JSON path and the change in trainable
-    parameters. Exit code 0: equal; 1: different; 2: a side could not be read or is invalid.
+    parameters. Exit code 0: equal; 1: different, or a side is invalid (its problems are
+    printed); 2: a side could not be read.
 
     Examples:
 
@@ -40,11 +39,11 @@ def diff(
 
       worldflux diff dreamer:size25m dreamer:size50m --format json
     """
+    from worldflux_cli.config.problems import jsonpath
     from worldflux_cli.diff import DiffResult, diff_values
-    from worldflux_cli.validation.problems import jsonpath
 
-    label_a, _, va, pa = load_checked(a)
-    label_b, _, vb, pb = load_checked(b)
+    label_a, va, pa = _load(a)
+    label_b, vb, pb = _load(b)
     result = DiffResult(label_a, label_b, diff_values(va, vb), pa, pb)
     if format is Format.json:
         typer.echo(json.dumps(result.to_json(), indent=2))

@@ -1,6 +1,9 @@
 """One place that turns failures into one clear line, a hint and an exit code.
 
-Tracebacks appear only when WORLDFLUX_DEBUG=1 asks for them.
+Every failure a user can act on is a :class:`worldflux_cli.errors.WorldfluxError`; its details (a
+validation report, a list of tensor differences) are printed above its one line, and the command
+exits with its code. Operating-system errors (a file that vanished, a full disk) exit 2. Anything
+else is a bug: exit 3, with the traceback only when WORLDFLUX_DEBUG=1 asks for it.
 """
 
 from __future__ import annotations
@@ -13,18 +16,12 @@ from typing import Any, TypeVar
 
 import typer
 
+from worldflux_cli.errors import EXIT_FAILED, EXIT_INTERNAL, WorldfluxError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes shared by every command.
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-class CliError(Exception):
-    """A failure the user can act on: message, hint, exit code."""
-
-    def __init__(self, message: str, hint: str = "", code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.message, self.hint, self.code = message, hint, code
+#: Lines of an error's details printed before "... and N more".
+MAX_DETAILS = 200
 
 
 def debug_enabled() -> bool:
@@ -37,28 +34,28 @@ def print_error(message: str, hint: str = "") -> None:
         print(f"  hint: {hint}", file=sys.stderr)
 
 
-def _translate(exc: BaseException) -> CliError | None:
-    """Known library exceptions -> CliError; None for a real bug."""
-    from worldflux_cli.config.errors import ConfigurationError
-
-    if isinstance(exc, CliError):
+def as_user_error(exc: BaseException) -> WorldfluxError | None:
+    """The WorldfluxError an exception stands for; None for a bug."""
+    if isinstance(exc, WorldfluxError):
         return exc
-    hub_errors = sys.modules.get("worldflux_cli.hub.errors")  # loaded only by commands that use the Hub
-    if hub_errors is not None:
-        translated = hub_errors.translate(exc)  # Hub errors subclass OSError: ask before the OSError cases
-        if translated is not None:
-            return translated
-    if isinstance(exc, ConfigurationError):
-        return CliError(str(exc), "run `worldflux validate FILE` for every problem with its line", EXIT_INVALID)
     if isinstance(exc, FileNotFoundError):
-        return CliError(f"no such file: {exc.filename}", "check the path", EXIT_USAGE)
+        return WorldfluxError(f"no such file: {exc.filename}", "check the path")
     if isinstance(exc, IsADirectoryError):
-        return CliError(f"{exc.filename} is a folder, not a file", "name a file", EXIT_USAGE)
+        return WorldfluxError(f"{exc.filename} is a folder, not a file", "name a file")
     if isinstance(exc, PermissionError):
-        return CliError(f"permission denied: {exc.filename}", "check the file's permissions", EXIT_USAGE)
+        return WorldfluxError(f"permission denied: {exc.filename}", "check the file's permissions")
     if isinstance(exc, OSError):
-        return CliError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), "", EXIT_USAGE)
+        return WorldfluxError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), exit_code=EXIT_FAILED)
     return None
+
+
+def report(err: WorldfluxError) -> None:
+    """Print an error's details, then its line and hint, on standard error."""
+    for line in err.details[:MAX_DETAILS]:
+        print(line, file=sys.stderr)
+    if len(err.details) > MAX_DETAILS:
+        print(f"... and {len(err.details) - MAX_DETAILS} more", file=sys.stderr)
+    print_error(err.message, err.hint)
 
 
 def guarded(fn: F) -> F:
@@ -76,12 +73,12 @@ def guarded(fn: F) -> F:
         except Exception as exc:
             if debug_enabled():
                 raise
-            err = _translate(exc)
+            err = as_user_error(exc)
             if err is None:
                 print_error(f"internal error: {type(exc).__name__}: {exc}",
                             "rerun with WORLDFLUX_DEBUG=1 for the traceback, and please report it")
                 raise typer.Exit(EXIT_INTERNAL) from None
-            print_error(err.message, err.hint)
-            raise typer.Exit(err.code) from None
+            report(err)
+            raise typer.Exit(err.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

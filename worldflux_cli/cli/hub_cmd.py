@@ -12,19 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from worldflux_cli.cli.errors import CliError, guarded
+from worldflux_cli.cli.errors import guarded
 from worldflux_cli.cli.options import Format, FormatOpt
-
-_MAX_DETAILS = 20
-
-
-def _details(exc: Exception) -> None:
-    """Print the problem list a refusal carries (config report, tensor differences) above its one line."""
-    details = getattr(exc, "details", None) or []
-    for line in details[:_MAX_DETAILS]:
-        print(line, file=sys.stderr)
-    if len(details) > _MAX_DETAILS:
-        print(f"... and {len(details) - _MAX_DETAILS} more", file=sys.stderr)
 
 
 def _note(text: str) -> None:
@@ -46,13 +35,18 @@ def save(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write (created; must be empty "
                                          "unless --force).", show_default=False)],
     seed: Annotated[int, typer.Option("--seed", help="Seed of the weight initialisation.")] = 0,
+    device: Annotated[str | None, typer.Option("--device", "-d", help="Where to initialise the weights: cpu, "
+                                               "cuda, cuda:N or auto. Overrides the config's device (the same "
+                                               "seed gives other weights on another device).",
+                                               show_default="the config's device")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder, replacing "
                                         "config.json, model.safetensors and README.md.")] = False,
     format: FormatOpt = Format.text,
 ) -> None:
     """Build the model a config describes and save it: config.json, model.safetensors, README.md.
 
-    The config must be valid. model.safetensors holds the full state_dict (every parameter, the EMA
+    The config must be valid. The weights are initialised on the config's device (or --device) in its
+    dtype. model.safetensors holds the full state_dict (every parameter, the EMA
     copies included, and the persistent buffers); README.md is a model card (YAML front matter with
     library_name: worldflux, the key dimensions, the parameter count, usage). The files appear together
     or not at all. The same config and seed give the same bytes.
@@ -67,33 +61,25 @@ def save(
 
       worldflux save hf://alice/dreamer-tiny -o fresh   # same architecture, new weights
     """
-    from worldflux_cli.hub.errors import HubError
-    from worldflux_cli.sources import SourceError, read_source
+    from worldflux_cli.loading import load_config
 
-    try:
-        src = read_source(config)
-    except SourceError as exc:
-        raise CliError(exc.message, exc.hint) from None
-    try:
-        import torch
+    loaded = load_config(config, consequence="nothing was saved")
+    cfg, params = loaded.config, loaded.params
 
-        from worldflux_cli.hub.checks import check_config_bytes
-        from worldflux_cli.hub.pretrained import save_pretrained
-        from worldflux_cli.hub.weights import WEIGHTS_NAME
-        from worldflux_cli.models import build_model
+    import torch
 
-        cfg, params = check_config_bytes(src.data, src.label)
-        torch.manual_seed(seed)
-        model = build_model(cfg, device="cpu", dtype=cfg.dtype)
-        files = save_pretrained(model, cfg, output, force=force)
-    except HubError as exc:
-        _details(exc)
-        raise
+    from worldflux_cli.hub.pretrained import save_pretrained
+    from worldflux_cli.hub.weights import WEIGHTS_NAME
+    from worldflux_cli.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(cfg, device=device)
+    files = save_pretrained(model, cfg, output, force=force)
     size = (output / WEIGHTS_NAME).stat().st_size
     tensors = len(model.state_dict())
     _emit(format, {"dir": str(output), "files": files, "model_type": cfg.model_type, "params": params,
                    "tensors": tensors, "seed": seed},
-          [f"saved {src.label} to {output}/ ({cfg.model_type}, {params:,} trainable parameters, seed {seed})",
+          [f"saved {loaded.label} to {output}/ ({cfg.model_type}, {params:,} trainable parameters, seed {seed})",
            *(f"  {name}" + (f"  {tensors} tensors, {size / 1e6:.2f} MB" if name == WEIGHTS_NAME else "")
              for name in files),
            f"next: worldflux push {output} --repo ORG/NAME"])
@@ -138,15 +124,10 @@ def push(
 
       worldflux push out --repo alice/dreamer-tiny --revision experiments --format json
     """
-    from worldflux_cli.hub.errors import HubError
     from worldflux_cli.hub.push import push_folder
 
-    try:
-        result = push_folder(folder, repo, revision=revision, private=private, message=message, tag=tag,
-                             create_pr=create_pr)
-    except HubError as exc:
-        _details(exc)
-        raise
+    result = push_folder(folder, repo, revision=revision, private=private, message=message, tag=tag,
+                         create_pr=create_pr)
     for note in result.notes:
         _note(note)
     lines = [f"pushed {len(result.files)} files to {result.repo}, {result.revision}"
@@ -194,14 +175,9 @@ def pull(
 
       worldflux pull hf://worldflux/tdmpc2-5m --revision 3f2a9c1 --config-only
     """
-    from worldflux_cli.hub.errors import HubError
     from worldflux_cli.hub.pull import pull_model
 
-    try:
-        result = pull_model(ref, output, revision=revision, config_only=config_only, force=force)
-    except HubError as exc:
-        _details(exc)
-        raise
+    result = pull_model(ref, output, revision=revision, config_only=config_only, force=force)
     if result.offline_reason:
         _note(f"{result.offline_reason}: used the cached copy of {result.repo}@{result.revision} "
               f"(commit {result.commit[:7]}), checked against the hashes recorded when it was downloaded")

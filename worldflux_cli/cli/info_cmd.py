@@ -32,15 +32,11 @@ def info(
 
       worldflux info my-config.json --batch 32 --format json
     """
-    from worldflux_cli.cli.errors import EXIT_USAGE, CliError
-    from worldflux_cli.cli.loading import load_valid
-    from worldflux_cli.memory import model_info
+    from worldflux_cli.loading import load_config
+    from worldflux_cli.memory_estimate import model_info
 
-    loaded = load_valid(target, invalid_code=EXIT_USAGE, consequence="nothing to describe")
-    if loaded.cls.family not in ("dreamer", "tdmpc2"):
-        raise CliError(f"{loaded.label} is a 'base' config; info needs a model family",
-                       'set "model_type" to "dreamer" or "tdmpc2"')
-    data = model_info(loaded.config(), batch=batch, seq=seq)
+    loaded = load_config(target, consequence="nothing to describe")
+    data = model_info(loaded.config, batch=batch, seq=seq)
     data["source"] = loaded.label
     if format is Format.json:
         typer.echo(json.dumps(data, indent=2))

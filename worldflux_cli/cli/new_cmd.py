@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, CliError, guarded
+from worldflux_cli.cli.errors import guarded
+from worldflux_cli.errors import InvalidInput, WorldfluxError
 
 
 @guarded
@@ -43,27 +44,27 @@ def new(
 
       worldflux new -m dreamer -s tiny --set gru_blocks=2 -o tiny.json
     """
-    from worldflux_cli.create import new_config
-    from worldflux_cli.validation.report import render_text, use_colour
+    from worldflux_cli.new_config import new_config
+    from worldflux_cli.validation.report import render_text
     from worldflux_cli.validation.validate import validate_bytes, with_param_count
 
     if output is not None and output.exists() and not force:
-        raise CliError(f"{output} exists; not overwriting it", "pass --force to replace it, or choose another -o")
+        raise WorldfluxError(f"{output} exists; not overwriting it", "pass --force to replace it, or choose another -o")
     if output is not None and not output.parent.is_dir():
-        raise CliError(f"folder {output.parent} does not exist", "create it first, or choose another -o")
+        raise WorldfluxError(f"folder {output.parent} does not exist", "create it first, or choose another -o")
     try:
         made = new_config(model, size, obs_shape=obs_shape, action_dim=action_dim, action_type=action_type,
                           sets=set_ or [])
-    except ValueError as exc:  # unknown preset, bad --set / --obs-shape (ConfigurationError is a ValueError)
-        raise CliError(str(exc), "list families and presets with `worldflux presets`") from None
+    except ValueError as exc:  # unknown family or preset, bad --set / --obs-shape: bad usage
+        message = getattr(exc, "message", str(exc))
+        raise WorldfluxError(message, getattr(exc, "hint", "") or "see `worldflux new --help`") from None
     text = made.render()
     report = with_param_count(validate_bytes(text.encode(), str(output or "<new config>")))
     for note in made.notes:
         print(f"note: {note}", file=sys.stderr)
     if not report.valid():
-        print(render_text([report], colour=use_colour(sys.stderr)), file=sys.stderr)
-        raise CliError("the overrides make an invalid config; nothing was written", "fix the values above",
-                       EXIT_INVALID)
+        raise InvalidInput("the overrides make an invalid config; nothing was written", "fix the values above",
+                           details=render_text([report]).splitlines())
     summary = f"{made.family} {made.values['model_name']}"
     if report.params:
         summary += f": {report.params:,} trainable parameters"

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from worldflux_cli.cli.errors import CliError, guarded
+from worldflux_cli.cli.errors import guarded
 from worldflux_cli.cli.options import Format, FormatOpt
+from worldflux_cli.errors import WorldfluxError
 
 
 @guarded
@@ -27,14 +28,14 @@ def presets(
 
       worldflux presets --model tdmpc2 --format json   # also lists the calibrated knobs
     """
+    from worldflux_cli.config.presets import presets_of
     from worldflux_cli.config.registry import FAMILIES, MODEL_FAMILIES, canonical_family
     from worldflux_cli.params import count_params, human_count
-    from worldflux_cli.presets import presets_of
 
     try:
         families = [canonical_family(model, allow_base=False)] if model else list(MODEL_FAMILIES)
     except ValueError as exc:  # unknown family: a usage error
-        raise CliError(str(exc), "families: " + ", ".join(MODEL_FAMILIES)) from None
+        raise WorldfluxError(exc.message, "families: " + ", ".join(MODEL_FAMILIES)) from None
     rows = []
     for fam in families:
         for p in presets_of(fam).values():

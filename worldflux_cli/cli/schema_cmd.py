@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, CliError, guarded
+from worldflux_cli.cli.errors import guarded
+from worldflux_cli.errors import EXIT_INVALID, WorldfluxError
 
 
 @guarded
@@ -36,7 +37,7 @@ def schema(
     try:
         names = [canonical_family(family)] if family else list(FAMILIES)
     except ValueError as exc:  # unknown family: a usage error
-        raise CliError(str(exc), "families: " + ", ".join(FAMILIES)) from None
+        raise WorldfluxError(exc.message, "families: " + ", ".join(FAMILIES)) from None
     if not (write or check):
         if family:
             typer.echo(render_schema(FAMILIES[names[0]]), nl=False)
@@ -53,7 +54,7 @@ def schema(
         stale.append(str(path))
         if write:
             if not path.parent.is_dir():
-                raise CliError(f"{path.parent} does not exist", "run from a source checkout of worldflux")
+                raise WorldfluxError(f"{path.parent} does not exist", "run from a source checkout of worldflux")
             write_atomic(path, text)
             typer.echo(f"wrote {path}")
     if check and stale and not write:

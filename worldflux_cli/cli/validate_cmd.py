@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from worldflux_cli.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, guarded
+from worldflux_cli.cli.errors import guarded
 from worldflux_cli.cli.options import ValidateFormat
 
 
@@ -37,24 +37,24 @@ def validate(
 
       worldflux validate config.json --format github   # in a GitHub Actions step
     """
-    from worldflux_cli.sources import SourceError, read_source
-    from worldflux_cli.validation.problems import Problem
+    from worldflux_cli.config.problems import Problem
+    from worldflux_cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+    from worldflux_cli.loading import report_of
+    from worldflux_cli.sources import SourceError
     from worldflux_cli.validation.report import RENDERERS, use_colour
-    from worldflux_cli.validation.validate import FileReport, validate_bytes, with_param_count
+    from worldflux_cli.validation.validate import FileReport
 
     reports, unreadable = [], False
     for ref in files:
         try:
-            src = read_source(ref, allow_presets=False)
+            reports.append(report_of(ref, allow_presets=False))
         except SourceError as exc:
             unreadable = True
             reports.append(FileReport(ref, [Problem("WF008", "error", exc.message, exc.hint)]))
-            continue
-        reports.append(with_param_count(validate_bytes(src.data, src.label)))
     colour = use_colour(sys.stdout)
     text = RENDERERS[format.value](reports, strict=strict, colour=colour)
     if text:
         typer.echo(text, color=colour)  # click strips ANSI codes off a non-terminal unless told
     if unreadable:
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK if all(r.valid(strict) for r in reports) else EXIT_INVALID)

@@ -1,4 +1,10 @@
-"""Torch-free config API: WorldModelConfig, DreamerV3Config, TDMPC2Config and friends."""
+"""Torch-free config API: WorldModelConfig, DreamerV3Config, TDMPC2Config, and the checks that decide validity.
+
+Modules: ``fields`` (field declarations), ``base`` / ``dreamer`` / ``tdmpc2`` (the classes),
+``names`` and ``registry`` (families), ``presets`` (presets/*.json), ``schema`` (JSON Schema
+generation), ``check`` (the one validity check: ``schema_check`` + ``rules``, whose results are
+``problems``), ``errors``.
+"""
 
 from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.dreamer import DreamerV3Config

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from worldflux_cli.config import check as _check
 from worldflux_cli.config.enums import DynamicsType, LatentType
 from worldflux_cli.config.errors import ConfigurationError
 from worldflux_cli.config.fields import spec
+from worldflux_cli.config.names import SCHEMA_KEY, canonical_family
+from worldflux_cli.config.presets import get_preset
 
 C = TypeVar("C", bound="WorldModelConfig")
 
-#: A key every config file may carry so that editors find its JSON Schema.
-SCHEMA_KEY = "$schema"
+#: True while a constructor runs on values that were checked just before (from_dict, the validator):
+#: the check runs once per construction, not again in __post_init__.
+_ALREADY_CHECKED: ContextVar[bool] = ContextVar("worldflux_config_already_checked", default=False)
 
 
 @dataclasses.dataclass
@@ -36,6 +41,8 @@ class WorldModelConfig:
     family: ClassVar[str] = "base"
     #: Human-readable family name for messages.
     family_title: ClassVar[str] = "generic world model"
+    #: model_type -> config class; the table of worldflux_cli.config.registry (set there).
+    families: ClassVar[dict[str, type[WorldModelConfig]]] = {}
 
     model_type: str = spec("base", "Model family: 'dreamer', 'tdmpc2' or 'base'.", const=True)
     model_name: str = spec(
@@ -80,11 +87,29 @@ class WorldModelConfig:
         for name, value in self.derived_values(self._raw_dict()).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        from worldflux_cli.validation.checks import check_values
+        if not _ALREADY_CHECKED.get():
+            self._raise_if_invalid(self.to_dict())
 
-        problems = [p for p in check_values(self.to_dict(), type(self)) if p.severity == "error"]
+    @classmethod
+    def _raise_if_invalid(cls, values: dict[str, Any]) -> None:
+        """The one check of a config (worldflux_cli.config.check); ConfigurationError listing every error."""
+        problems = _check.errors_of(_check.check_values(values, cls))
         if problems:
-            raise ConfigurationError(f"invalid {self.family_title} config", problems)
+            raise ConfigurationError(f"invalid {cls.family_title} config", problems,
+                                     "run `worldflux validate FILE` on its file for each problem's line and hint")
+
+    @classmethod
+    def from_checked(cls: type[C], values: dict[str, Any]) -> C:
+        """Construct from ``values`` (a JSON-shaped dict) that ``check_values`` just found valid for ``cls``.
+
+        For the validation pipeline, which has checked the document already: the check is not run
+        twice. Anything else should use ``from_dict``.
+        """
+        token = _ALREADY_CHECKED.set(True)
+        try:
+            return cls(**values)
+        finally:
+            _ALREADY_CHECKED.reset(token)
 
     def _normalise(self) -> None:
         """Turn JSON-shaped values (lists, enum strings) into the declared Python types."""
@@ -121,20 +146,15 @@ class WorldModelConfig:
         out-of-range values and derived fields that disagree raise ConfigurationError
         with every problem listed.
         """
-        from worldflux_cli.config.registry import family_class
-        from worldflux_cli.validation.checks import check_values
-
         if not isinstance(d, dict):
             raise ConfigurationError(f"a config must be a JSON object, not {type(d).__name__}")
         values = {k: _jsonable(v) for k, v in d.items() if k != SCHEMA_KEY}
         target = cls
         if cls is WorldModelConfig and isinstance(values.get("model_type"), str):
-            target = family_class(values["model_type"])
+            target = cls.families[canonical_family(values["model_type"])]
         values.setdefault("model_type", target.family)
-        problems = [p for p in check_values(values, target) if p.severity == "error"]
-        if problems:
-            raise ConfigurationError(f"invalid {target.family_title} config", problems)
-        return target(**values)
+        target._raise_if_invalid(values)
+        return target.from_checked(values)
 
     def save(self, path: str | Path) -> None:
         """Save the configuration as JSON, atomically (temp file + rename)."""
@@ -161,8 +181,6 @@ class WorldModelConfig:
         preset fixes, the config is renamed ``<size>-custom`` (unless ``model_name`` is
         given), because the preset's name would no longer be true.
         """
-        from worldflux_cli.presets import get_preset
-
         preset = get_preset(cls.family, size)  # ValueError when unknown
         values = preset.config_values()
         merged = {**values, **{k: _jsonable(v) for k, v in overrides.items()}}

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.enums import DynamicsType, LatentType
-from worldflux_cli.config.fields import spec
+from worldflux_cli.config.fields import resolve_coders, spec
 
 LOSS_KEYS = ("reconstruction", "reward", "continue", "kl")
 
@@ -117,13 +117,6 @@ class DreamerV3Config(WorldModelConfig):
     def resolved_decoder(self) -> str:
         """'cnn' or 'mlp': the decoder this config builds."""
         return resolve_coders(self.obs_shape, self.encoder_type, self.decoder_type)[1]
-
-
-def resolve_coders(obs_shape: Any, encoder_type: Any, decoder_type: Any) -> tuple[str, str]:
-    """(encoder, decoder), each 'cnn' or 'mlp': 'auto' (or an unknown value) picks the encoder by the
-    observation's rank (3: image) and the decoder to match the encoder."""
-    encoder = encoder_type if encoder_type in ("cnn", "mlp") else ("cnn" if len(obs_shape) == 3 else "mlp")
-    return encoder, decoder_type if decoder_type in ("cnn", "mlp") else encoder
 
 
 def _is_int(v: Any) -> bool:

@@ -60,3 +60,10 @@ def spec(
 def field_default(f: dataclasses.Field) -> Any:
     """The default value of a declared field (calling its factory when it has one)."""
     return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def resolve_coders(obs_shape: Any, encoder_type: Any, decoder_type: Any) -> tuple[str, str]:
+    """(encoder, decoder), each 'cnn' or 'mlp': 'auto' (or an unknown value) picks the encoder by the
+    observation's rank (3: image) and the decoder to match the encoder."""
+    encoder = encoder_type if encoder_type in ("cnn", "mlp") else ("cnn" if len(obs_shape) == 3 else "mlp")
+    return encoder, decoder_type if decoder_type in ("cnn", "mlp") else encoder

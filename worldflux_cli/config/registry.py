@@ -1,12 +1,16 @@
-"""The explicit registry of config families (one dict, built here, nowhere else)."""
+"""The explicit registry of config families (one dict, built here, nowhere else).
+
+``WorldModelConfig.from_dict`` / ``load`` on the base class pick the subclass named by
+``model_type`` from this dict: the registry hands it to the base class below (the base class
+cannot import its own subclasses without an import circle). The package's ``__init__`` imports
+this module, so the table is complete before any config class can be used.
+"""
 
 from __future__ import annotations
 
-import difflib
-
 from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.dreamer import DreamerV3Config
-from worldflux_cli.config.errors import ConfigurationError
+from worldflux_cli.config.names import ALIASES, MODEL_FAMILIES, canonical_family, suggest
 from worldflux_cli.config.tdmpc2 import TDMPC2Config
 
 FAMILIES: dict[str, type[WorldModelConfig]] = {
@@ -15,41 +19,12 @@ FAMILIES: dict[str, type[WorldModelConfig]] = {
     "base": WorldModelConfig,
 }
 
-#: Other spellings users type for a family (accepted by `new`, `schema`, preset ids).
-ALIASES: dict[str, str] = {
-    "dreamerv3": "dreamer",
-    "dreamer-v3": "dreamer",
-    "dreamer_v3": "dreamer",
-    "tdmpc": "tdmpc2",
-    "td-mpc2": "tdmpc2",
-    "td_mpc2": "tdmpc2",
-    "tdmpc-2": "tdmpc2",
-}
-
-#: Families that have models and presets (the base class is config-only).
-MODEL_FAMILIES = ("dreamer", "tdmpc2")
-
-
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
-    """The closest choice to ``word``, or None."""
-    match = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.5)
-    return match[0] if match else None
-
-
-def canonical_family(name: str, *, aliases: bool = True, allow_base: bool = True) -> str:
-    """Canonical family name for ``name``; ConfigurationError with a suggestion otherwise."""
-    key = name.strip().lower()
-    if aliases:
-        key = ALIASES.get(key, key)
-    known = list(FAMILIES if allow_base else MODEL_FAMILIES)
-    if key in known:
-        return key
-    choices = known + (list(ALIASES) if aliases else [])
-    hint = suggest(key, choices)
-    extra = f"; did you mean {ALIASES.get(hint, hint)!r}?" if hint else ""
-    raise ConfigurationError(f"unknown model type {name!r}{extra} (known: {', '.join(known)})")
+WorldModelConfig.families = FAMILIES
 
 
 def family_class(name: str) -> type[WorldModelConfig]:
-    """The config class of a family (aliases accepted)."""
+    """The config class of a family (aliases accepted); ConfigurationError when unknown."""
     return FAMILIES[canonical_family(name)]
+
+
+__all__ = ["ALIASES", "FAMILIES", "MODEL_FAMILIES", "canonical_family", "family_class", "suggest"]

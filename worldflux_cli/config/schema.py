@@ -11,12 +11,15 @@ import dataclasses
 import json
 import types
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from worldflux_cli.config.base import SCHEMA_KEY, WorldModelConfig
 from worldflux_cli.config.enums import DynamicsType, LatentType
 from worldflux_cli.config.fields import field_default
+from worldflux_cli.config.names import SCHEMA_KEY
 from worldflux_cli.paths import data_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from worldflux_cli.config.base import WorldModelConfig
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

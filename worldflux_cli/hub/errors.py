@@ -1,9 +1,10 @@
-"""Hub failures as one line and the next step; `translate` is the CLI's hook (see cli/errors.py).
+"""Hub failures as one line and the next step.
 
 Library code raises `HubError` (could not run: exit code 2) or `ModelRefused` (the files fail a
-check: exit code 1). Exceptions of huggingface_hub and its HTTP client are described here, with the
-repository in the message when it is known (`hub_errors(repo_id, revision)`). Tokens never appear:
-every message goes through `redact`.
+check: exit code 1), both `worldflux_cli.errors.WorldfluxError`. Exceptions of huggingface_hub and its
+HTTP client never leave this package raw: every call into it runs inside `hub_errors(repo_id, revision)`,
+which describes them with the repository in the message. Tokens never appear: every message goes
+through `redact`.
 
 Imports nothing heavy at module level: huggingface_hub is looked up in sys.modules, so translating an
 exception never imports it.
@@ -18,27 +19,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-#: Exit codes (the same values as worldflux_cli.cli.errors, which this library does not import).
-EXIT_REFUSED = 1  # the files fail a check: invalid config, weights vs config, pickle, hash mismatch
-EXIT_FAILED = 2  # could not run: bad reference, folder, login, access, not found, network
+from worldflux_cli.errors import EXIT_FAILED, EXIT_INVALID, WorldfluxError
 
 LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN"
 
 
-class HubError(Exception):
-    """A Hub operation could not run; `message` is one line, `hint` the next step."""
+class HubError(WorldfluxError):
+    """A Hub operation could not run (exit code 2); `message` is one line, `hint` the next step."""
 
     exit_code = EXIT_FAILED
 
     def __init__(self, message: str, hint: str = "", details: Sequence[str] = ()):
-        super().__init__(message)
-        self.message, self.hint, self.details = message, hint, list(details)
+        super().__init__(redact(message), redact(hint), details=details)
 
 
 class ModelRefused(HubError):
-    """The files fail a check (config, weights, pickle, hash); `details` lists every problem."""
+    """The files fail a check (weights, pickle, hash; exit code 1); `details` lists every problem."""
 
-    exit_code = EXIT_REFUSED
+    exit_code = EXIT_INVALID
 
 
 # ---------------------------------------------------------------------------------------------- tokens
@@ -185,16 +183,3 @@ def hub_errors(repo_id: str | None = None, revision: str | None = None, *, writi
         if described is None:
             raise
         raise HubError(*described) from exc
-
-
-def translate(exc: BaseException) -> Any:
-    """The CLI's hook: a HubError or Hub/network exception -> CliError (one line + hint); None otherwise."""
-    from worldflux_cli.cli.errors import CliError
-
-    if isinstance(exc, HubError):
-        return CliError(redact(exc.message), redact(exc.hint), exc.exit_code)
-    described = describe(exc)
-    if described is None:
-        return None
-    message, hint = described
-    return CliError(redact(message), redact(hint), EXIT_FAILED)

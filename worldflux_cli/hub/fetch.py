@@ -20,7 +20,7 @@ from pathlib import Path
 
 from worldflux_cli.hub.errors import HubError, ModelRefused, hub_errors
 from worldflux_cli.hub.folders import safe_relpath
-from worldflux_cli.hub.refs import FULL_COMMIT, HubRef
+from worldflux_cli.hub.refs import FULL_COMMIT, SCHEME, HubRef, parse_ref
 from worldflux_cli.hub.weights import CONFIG_NAME, WEIGHTS_NAME, is_pickle_name
 
 _SHA1 = re.compile(r"[0-9a-f]{40}")
@@ -242,3 +242,17 @@ def _cached_commit(storage: Path, revision: str) -> str | None:
         if len(matches) == 1:
             return matches[0]
     return None
+
+
+def read_hub_config(ref: str) -> tuple[str, bytes]:
+    """(label, bytes) of the config.json of ``hf://ORG/NAME[@REV]``, checked against the Hub's recorded hash.
+
+    Raises HubError when the reference is malformed, the repository or revision is not found, there is no
+    access, or the network is down with nothing cached; ModelRefused when the bytes do not match the hash.
+    """
+    from worldflux_cli.hub.progress import progress_bars
+
+    hub_ref = parse_ref(ref)
+    with progress_bars(False):  # a few KB: no bar
+        fetched = fetch(hub_ref, config_only=True)
+    return f"{SCHEME}{hub_ref}", fetched.read_verified(CONFIG_NAME)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from worldflux_cli.errors import InvalidInput
 from worldflux_cli.hub.errors import HubError, ModelRefused
 from worldflux_cli.hub.weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
@@ -71,14 +72,16 @@ def save_pretrained(model: Any, config: Any, directory: str | Path, *, force: bo
 
 
 def load_pretrained(dir_or_repo: str | Path, revision: str | None = None, *,
-                    device: Any = "cpu") -> tuple[Any, Any]:
+                    device: Any = None) -> tuple[Any, Any]:
     """(model, config) from a saved folder, or from the Hub (``ORG/NAME[@REV]`` or ``hf://ORG/NAME[@REV]``).
 
     Everything is checked before a tensor is loaded: a Hub download against the Hub's recorded hashes,
     then the config's validity and the weights' names, shapes and dtypes against the model it builds; no
-    pickle is ever read. Raises HubError / ModelRefused (worldflux_cli.hub.errors) with a message and a hint.
+    pickle is ever read. The model is built on ``device`` (default: the config's ``device``, 'auto' meaning
+    CUDA when available) in the config's ``dtype``. Raises HubError / ModelRefused (worldflux_cli.hub.errors)
+    or InvalidConfig (worldflux_cli.loading), each with a message and a hint.
     """
-    from worldflux_cli.hub.checks import check_folder
+    from worldflux_cli.hub.model_checks import check_folder
 
     text = str(dir_or_repo)
     local = Path(dir_or_repo)
@@ -104,7 +107,7 @@ def load_pretrained(dir_or_repo: str | Path, revision: str | None = None, *,
         snapshot = fetched.local[CONFIG_NAME].parent
         try:
             checked = check_folder(snapshot, fetched.files, fetched.label)
-        except ModelRefused:
+        except InvalidInput:  # invalid config or weights: do not keep the cached copy
             fetched.purge()
             raise
         weights = fetched.local[WEIGHTS_NAME]
@@ -114,8 +117,12 @@ def load_pretrained(dir_or_repo: str | Path, revision: str | None = None, *,
 def _load(config: Any, weights: Path, device: Any) -> Any:
     from safetensors.torch import load_file
 
-    from worldflux_cli.models import build_model
+    from worldflux_cli.models import build_model, resolve_device
 
-    model = build_model(config, device=device, dtype=config.dtype)
-    model.load_state_dict(load_file(str(weights), device=str(device)), strict=True)
+    where = resolve_device(config.device if device is None else device)
+    if where.type == "meta":
+        raise HubError("the meta device holds no weights: there is nothing to load onto it",
+                       "load onto cpu or cuda, or build an empty model with build_model(config, device='meta')")
+    model = build_model(config, device=where)
+    model.load_state_dict(load_file(str(weights), device=str(where)), strict=True)
     return model

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worldflux_cli.hub.errors import ModelRefused
+from worldflux_cli.errors import InvalidInput
 
 
 @dataclass
@@ -46,9 +46,9 @@ def pull_model(ref: str, directory: str | Path | None = None, *, revision: str |
 
     Transfer progress bars show when ``progress`` (default: on a terminal).
     """
-    from worldflux_cli.hub.checks import check_folder
     from worldflux_cli.hub.fetch import fetch
     from worldflux_cli.hub.folders import check_target, install, staging_for
+    from worldflux_cli.hub.model_checks import check_folder
     from worldflux_cli.hub.refs import parse_ref
 
     hub_ref = parse_ref(ref, revision)
@@ -66,7 +66,7 @@ def pull_model(ref: str, directory: str | Path | None = None, *, revision: str |
             fetched.verify(name, dest)
         try:
             checked = check_folder(staging, fetched.files, fetched.label, weights=not config_only)
-        except ModelRefused:
+        except InvalidInput:  # invalid config or weights: do not keep the cached copy
             fetched.purge()
             raise
         install(staging, target, fetched.files)

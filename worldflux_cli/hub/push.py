@@ -48,7 +48,7 @@ def folder_files(folder: Path) -> list[str]:
 
 def check_push_folder(folder: Path) -> tuple[Any, list[str]]:
     """(config, files) of a folder that may be pushed; HubError / ModelRefused otherwise. No network."""
-    from worldflux_cli.hub.checks import check_folder
+    from worldflux_cli.hub.model_checks import check_folder
 
     if not folder.is_dir():
         raise HubError(f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}",

@@ -1,4 +1,4 @@
-"""Hub references: ``ORG/NAME[@REV]`` and ``hf://ORG/NAME[@REV]``; reading a config from the Hub."""
+"""Hub references: ``ORG/NAME[@REV]`` and ``hf://ORG/NAME[@REV]``, parsed and checked (no network)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 from worldflux_cli.hub.errors import HubError
-from worldflux_cli.sources import Source, SourceError
 
 SCHEME = "hf://"
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
@@ -61,30 +60,3 @@ def parse_ref(text: str, revision: str | None = None) -> HubRef:
         raise HubError(f"two revisions given: @{rev} and --revision {revision}", "give the revision once")
     chosen = rev or revision
     return HubRef(repo_id, check_revision(chosen) if chosen else None)
-
-
-def read_hub_config(ref: str) -> Source:
-    """The config.json of ``hf://ORG/NAME[@REV]``, checked against the Hub's recorded hash.
-
-    Raises SourceError (message + hint) when the reference is malformed, the repository or revision is not
-    found, there is no access, the network is down with nothing cached, or the bytes do not match the Hub's hash.
-    """
-    try:
-        hub_ref = parse_ref(ref)
-    except HubError as exc:
-        raise SourceError(exc.message, exc.hint) from None
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        raise SourceError("reading hf:// references needs huggingface_hub", "pip install huggingface_hub") from None
-    from worldflux_cli.hub.errors import redact
-    from worldflux_cli.hub.fetch import fetch
-    from worldflux_cli.hub.progress import progress_bars
-
-    try:
-        with progress_bars(False):  # a few KB: no bar
-            fetched = fetch(hub_ref, config_only=True)
-        data = fetched.read_verified("config.json")
-    except HubError as exc:
-        raise SourceError(redact(exc.message), redact(exc.hint)) from None
-    return Source(f"{SCHEME}{hub_ref}", data)

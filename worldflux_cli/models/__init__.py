@@ -7,15 +7,26 @@ from typing import Any
 import torch
 
 from worldflux_cli.config import WorldModelConfig
+from worldflux_cli.errors import WorldfluxError
+from worldflux_cli.models.device import resolve_device, resolve_dtype
 
 
-def build_model(config: WorldModelConfig, device: Any = "cpu", dtype: torch.dtype | str | None = None):
-    """Build the PyTorch model of ``config`` on ``device`` (``"meta"`` allocates nothing).
+def build_model(config: WorldModelConfig, device: Any = None, dtype: torch.dtype | str | None = None):
+    """Build the PyTorch model of ``config``.
 
-    ``dtype`` defaults to float32; strings such as ``"bfloat16"`` are accepted.
+    Args:
+        config: A DreamerV3Config or TDMPC2Config.
+        device: Where to build it: a torch.device or 'cpu', 'cuda', 'cuda:N', 'auto' (CUDA when available)
+            or 'meta' (allocates nothing). Default: the config's ``device``.
+        dtype: Parameter dtype (a torch.dtype or 'float32', 'bfloat16', 'float16'). Default: the config's
+            ``dtype``.
+
+    Returns:
+        The model (a torch.nn.Module) with freshly initialised weights.
+
+    Raises:
+        WorldfluxError: The device is not available, or the config's family has no model ('base').
     """
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
     family = config.family
     if family == "dreamer":
         from worldflux_cli.models.dreamer import DreamerV3
@@ -26,10 +37,11 @@ def build_model(config: WorldModelConfig, device: Any = "cpu", dtype: torch.dtyp
 
         cls = TDMPC2
     else:
-        raise ValueError(f"no model for model_type {config.model_type!r}; use 'dreamer' or 'tdmpc2'")
-    with torch.device(device):
+        raise WorldfluxError(f"no model for model_type {config.model_type!r}", "use 'dreamer' or 'tdmpc2'")
+    where = resolve_device(config.device if device is None else device)
+    with torch.device(where):
         model = cls(config)
-    return model.to(dtype=dtype or torch.float32)
+    return model.to(dtype=resolve_dtype(config.dtype if dtype is None else dtype))
 
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "resolve_device", "resolve_dtype"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worldflux_cli.config.registry import ALIASES, FAMILIES, suggest
+from worldflux_cli.config import check as config_check
+from worldflux_cli.config.base import WorldModelConfig
+from worldflux_cli.config.names import ALIASES, MODEL_FAMILIES, SCHEMA_KEY, suggest
+from worldflux_cli.config.problems import Problem, error
+from worldflux_cli.config.registry import FAMILIES
 from worldflux_cli.validation import jsonparse
-from worldflux_cli.validation.checks import check_values
-from worldflux_cli.validation.problems import Problem, error
 
 _PARSE_CODES = {
     jsonparse.SYNTAX: ("WF001", "fix the JSON syntax at this position"),
@@ -33,7 +35,8 @@ class FileReport:
     model_type: str | None = None
     lines: list[str] = field(default_factory=list)
     values: dict[str, Any] | None = None  # the parsed object, when it is one
-    params: int | None = None  # trainable parameter count, for a valid config
+    config: WorldModelConfig | None = None  # the config object, when the document is valid
+    params: int | None = None  # trainable parameter count, for a valid config (with_param_count)
 
     @property
     def errors(self) -> list[Problem]:
@@ -68,8 +71,10 @@ def validate_bytes(data: bytes | str, path: str) -> FileReport:
     if cls is None:
         return report
     report.model_type = cls.family
-    report.problems.extend(_at(parsed, p) for p in check_values(value, cls))
+    report.problems.extend(_at(parsed, p) for p in config_check.check_values(value, cls))
     report.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+    if not report.errors:
+        report.config = cls.from_checked({k: v for k, v in value.items() if k != SCHEMA_KEY})
     return report
 
 
@@ -107,10 +112,9 @@ def _at(parsed: jsonparse.ParseResult, problem: Problem) -> Problem:
 
 def with_param_count(report: FileReport) -> FileReport:
     """Add the trainable parameter count (torch-free) to a valid report."""
-    if report.errors or report.values is None or report.model_type not in ("dreamer", "tdmpc2"):
+    if report.config is None or report.model_type not in MODEL_FAMILIES:
         return report
     from worldflux_cli.params import count_params
 
-    config = FAMILIES[report.model_type].from_dict(report.values)
-    report.params = count_params(config).trainable
+    report.params = count_params(report.config).trainable
     return report

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from worldflux_cli.config.registry import MODEL_FAMILIES, canonical_family, suggest
+from worldflux_cli.config.names import MODEL_FAMILIES, canonical_family, suggest
+from worldflux_cli.errors import WorldfluxError
 from worldflux_cli.paths import data_dir
+
+
+class PresetNotFound(WorldfluxError, ValueError):
+    """No preset of that name (exit code 2: nothing to read, as for a missing file)."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +79,15 @@ def all_presets() -> list[Preset]:
 
 
 def get_preset(family: str, name: str) -> Preset:
-    """The preset ``name`` of ``family``; ValueError (with a suggestion) when unknown."""
+    """The preset ``name`` of ``family``; PresetNotFound (a ValueError, with a suggestion) when unknown."""
     table = presets_of(family)
     if name in table:
         return table[name]
-    hint = suggest(name, list(table))
-    extra = f"; did you mean {hint!r}?" if hint else ""
+    close = suggest(name, list(table))
+    extra = f"; did you mean {close!r}?" if close else ""
     known = ", ".join(table) or "none"
-    raise ValueError(f"unknown size preset {name!r} for {canonical_family(family)}{extra} (known: {known})")
+    raise PresetNotFound(f"unknown size preset {name!r} for {canonical_family(family)}{extra} (known: {known})",
+                         "list the presets with `worldflux presets`")
 
 
 def parse_preset_id(text: str) -> Preset | None:

@@ -1,4 +1,4 @@
-"""Make a new config from a size preset plus overrides (the library behind `worldflux new`)."""
+"""A new config from a size preset plus overrides (the library behind `worldflux new`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from worldflux_cli.config.base import SCHEMA_KEY, WorldModelConfig
+from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.errors import ConfigurationError
-from worldflux_cli.config.registry import FAMILIES, canonical_family, suggest
+from worldflux_cli.config.names import SCHEMA_KEY, canonical_family, suggest
+from worldflux_cli.config.presets import get_preset
+from worldflux_cli.config.registry import FAMILIES
+from worldflux_cli.config.rules import filled_values
 from worldflux_cli.config.schema import build_schema, committed_schema_path
-from worldflux_cli.presets import get_preset
-from worldflux_cli.validation.rules import filled_values
 
 
 @dataclass

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from jsonschema import Draft202012Validator
 
-from worldflux_cli.config.base import WorldModelConfig
-from worldflux_cli.config.registry import suggest
+from worldflux_cli.config.names import suggest
+from worldflux_cli.config.problems import Problem, error
 from worldflux_cli.config.schema import build_schema
-from worldflux_cli.validation.problems import Problem, error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from worldflux_cli.config.base import WorldModelConfig
 
 # JSON integers are ints, not 64.0: a float where a size is expected is a mistake.
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from worldflux_cli.config.base import WorldModelConfig
-from worldflux_cli.config.dreamer import resolve_coders
-from worldflux_cli.config.fields import field_default
-from worldflux_cli.validation.problems import Problem, error, warning
+from worldflux_cli.config.fields import field_default, resolve_coders
+from worldflux_cli.config.presets import presets_of
+from worldflux_cli.config.problems import Problem, error, warning
 
-Rule = Callable[[dict[str, Any], type[WorldModelConfig]], Iterator[Problem]]
+if TYPE_CHECKING:  # pragma: no cover
+    from worldflux_cli.config.base import WorldModelConfig
+
+Rule = Callable[[dict[str, Any], "type[WorldModelConfig]"], Iterator[Problem]]
 
 
 def _int(v: Any) -> bool:
@@ -151,8 +153,6 @@ def rule_tdmpc2(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Prob
 
 
 def rule_size_preset(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Problem]:
-    from worldflux_cli.presets import presets_of
-
     name = v.get("model_name")
     preset = presets_of(cls.family).get(name) if isinstance(name, str) else None
     if preset is None:

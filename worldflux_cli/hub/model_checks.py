@@ -8,6 +8,7 @@ from typing import Any
 
 from worldflux_cli.hub.errors import ModelRefused
 from worldflux_cli.hub.weights import CONFIG_NAME, WEIGHTS_NAME, Header, check_no_pickle, check_weights, read_header
+from worldflux_cli.loading import config_from_bytes
 
 
 @dataclass
@@ -19,38 +20,20 @@ class CheckedModel:
     header: Header | None = None
 
 
-def check_config_bytes(data: bytes, label: str) -> tuple[Any, int | None]:
-    """(config, trainable parameters) of a valid model config; ModelRefused listing every problem otherwise."""
-    from worldflux_cli.config.registry import FAMILIES, MODEL_FAMILIES
-    from worldflux_cli.validation.report import render_text
-    from worldflux_cli.validation.validate import validate_bytes, with_param_count
-
-    report = validate_bytes(data, label)
-    if not report.valid():
-        n = len(report.errors)
-        raise ModelRefused(f"{label} is not a valid config ({n} error{'s' if n > 1 else ''})",
-                           "run `worldflux validate` on it for every problem with its line; fix them, then retry",
-                           details=render_text([report]).splitlines())
-    if report.model_type not in MODEL_FAMILIES:
-        raise ModelRefused(f"{label} has model_type {report.model_type!r}, which builds no model",
-                           f"use one of: {', '.join(MODEL_FAMILIES)}")
-    report = with_param_count(report)
-    values = {k: v for k, v in (report.values or {}).items() if k != "$schema"}
-    return FAMILIES[report.model_type].from_dict(values), report.params
-
-
 def check_folder(folder: Path, files: list[str], label: str, *, weights: bool = True) -> CheckedModel:
     """Every check on the ``files`` (repository paths) of ``folder``; ``label`` names the folder in messages.
 
-    In order: no pickle (by name or content), a valid config, and the weights' tensor names, shapes and
-    dtypes equal to those of the model the config builds (meta device, nothing allocated); any other
-    .safetensors file must at least be a sound safetensors file.
+    In order: no pickle (by name or content), a valid config (InvalidConfig otherwise), and the weights'
+    tensor names, shapes and dtypes equal to those of the model the config builds (meta device, nothing
+    allocated); any other .safetensors file must at least be a sound safetensors file.
     """
     paths = {name: folder.joinpath(*name.split("/")) for name in files}
     check_no_pickle(paths)
     if CONFIG_NAME not in paths:
         raise ModelRefused(f"{label} has no {CONFIG_NAME}", "write one with `worldflux new` or `worldflux save`")
-    config, params = check_config_bytes(paths[CONFIG_NAME].read_bytes(), f"{label}/{CONFIG_NAME}")
+    loaded = config_from_bytes(paths[CONFIG_NAME].read_bytes(), f"{label}/{CONFIG_NAME}",
+                               consequence="the folder was refused")
+    config, params = loaded.config, loaded.params
     header = None
     if weights:
         if WEIGHTS_NAME not in paths:

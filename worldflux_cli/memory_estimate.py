@@ -86,7 +86,7 @@ def key_dims(config: WorldModelConfig) -> dict[str, Any]:
 
 def matching_preset(config: WorldModelConfig) -> str | None:
     """The preset id this config is (by name and fixed values), if any."""
-    from worldflux_cli.presets import presets_of
+    from worldflux_cli.config.presets import presets_of
 
     preset = presets_of(config.family).get(config.model_name)
     if preset and not preset.changed_fields(config.to_dict()):

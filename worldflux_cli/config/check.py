@@ -1,0 +1,26 @@
+"""Whether a config dict is valid: the JSON Schema first, then the rules a schema cannot say.
+
+This is the one check every config goes through, once per construction, whichever way it is
+built (constructor, ``from_dict``, ``from_size``, ``load``, ``worldflux validate``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from worldflux_cli.config.problems import Problem
+from worldflux_cli.config.rules import rule_problems
+from worldflux_cli.config.schema_check import schema_problems
+
+if TYPE_CHECKING:  # pragma: no cover
+    from worldflux_cli.config.base import WorldModelConfig
+
+
+def check_values(values: dict[str, Any], cls: type[WorldModelConfig]) -> list[Problem]:
+    """Every problem of ``values`` (a JSON-shaped dict) as a config of ``cls``, without positions."""
+    return schema_problems(values, cls) + rule_problems(values, cls)
+
+
+def errors_of(problems: list[Problem]) -> list[Problem]:
+    """The problems that make a config invalid (warnings do not)."""
+    return [p for p in problems if p.severity == "error"]
