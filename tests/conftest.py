@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 os.environ.setdefault("NO_COLOR", "1")
 
 # The loopback Hub server and the client environment (set before huggingface_hub is imported).
-pytest_plugins = ["tests.hub_fixtures"]
+pytest_plugins = ["tests.hub.fixtures"]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_fixtures import ALICE_TOKEN
+from tests.hub.fixtures import ALICE_TOKEN
 
 FAMILIES = ("tdmpc2", "dreamer")
 UPLOAD_MARKERS = ("/preupload/", "/commit/", "/lfs-upload/", "/info/lfs/objects", "/api/repos/create")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.hub.conftest import one_line_error
-from tests.hub_fixtures import ALICE_TOKEN, BOB_TOKEN
+from tests.hub.fixtures import ALICE_TOKEN, BOB_TOKEN
 
 
 @pytest.fixture
@@ -76,28 +76,31 @@ def test_push_offline_mode(cli, fake_hub, alice, saved, offline):
     assert fake_hub.request_log == []
 
 
-def test_translate_hook_for_raw_library_exceptions(fake_hub, monkeypatch):
-    """Library exceptions that escape untranslated still become one line (hub.errors.translate)."""
+def test_raw_library_exceptions_become_hub_errors(fake_hub, monkeypatch):
+    """Library exceptions never leave the hub package raw: hub_errors turns them into one-line HubErrors
+    (a WorldfluxError, exit code 2), which the CLI prints as they are; other exceptions pass through."""
     import httpx2
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import RevisionNotFoundError
 
-    from worldflux_cli.cli.errors import _translate
-    from worldflux_cli.hub.errors import HubError, redact, translate
+    from worldflux_cli.cli.errors import as_user_error
+    from worldflux_cli.errors import WorldfluxError
+    from worldflux_cli.hub.errors import HubError, hub_errors, redact
 
     fake_hub.put_files("alice/raw", {"config.json": b"{}"})
-    with pytest.raises(RevisionNotFoundError) as info:
+    with pytest.raises(HubError) as info, hub_errors("alice/raw", "nope"):
         HfApi().model_info("alice/raw", revision="nope")
-    err = translate(info.value)
-    assert err is not None and err.code == 2 and "revision not found" in err.message
-    assert translate(ValueError("a bug")) is None
-    down = _translate(httpx2.ConnectError("[Errno 111] Connection refused"))  # through the CLI's hook
-    assert down is not None and down.code == 2 and "cannot reach the Hub" in down.message
-    refused = _translate(HubError("x", "y"))
-    assert (refused.message, refused.hint, refused.code) == ("x", "y", 2)
+    assert info.value.exit_code == 2 and "has no revision 'nope'" in info.value.message
+    assert isinstance(info.value, WorldfluxError) and as_user_error(info.value) is info.value
+    with pytest.raises(HubError) as info, hub_errors():
+        raise httpx2.ConnectError("[Errno 111] Connection refused")
+    assert info.value.exit_code == 2 and "cannot reach the Hub" in info.value.message
+    with pytest.raises(ValueError, match="a bug"), hub_errors():
+        raise ValueError("a bug")
+    assert as_user_error(ValueError("a bug")) is None
     monkeypatch.setenv("HF_TOKEN", ALICE_TOKEN)
     assert ALICE_TOKEN not in redact(f"Authorization: Bearer {ALICE_TOKEN}")
     assert "hf_***" in redact("token hf_abcdefghijklmnop leaked")
+    assert ALICE_TOKEN not in HubError(f"bad {ALICE_TOKEN}", f"hint {ALICE_TOKEN}").hint
 
 
 def test_progress_bars_only_on_a_terminal(monkeypatch):

@@ -11,7 +11,7 @@ import torch
 from huggingface_hub import HfApi, constants
 
 from tests.hub.conftest import one_line_error, save_tiny, tree_bytes
-from tests.hub_fixtures import ALICE_TOKEN
+from tests.hub.fixtures import ALICE_TOKEN
 
 
 def _publish(hub, repo: str, folder: Path, message: str = "Upload", **kwargs) -> str:

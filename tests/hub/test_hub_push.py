@@ -10,7 +10,7 @@ import torch
 from huggingface_hub import HfApi
 
 from tests.hub.conftest import FAMILIES, one_line_error, save_tiny, sha256, tree_bytes, uploads
-from tests.hub_fixtures import ALICE_TOKEN, BOB_TOKEN
+from tests.hub.fixtures import ALICE_TOKEN, BOB_TOKEN
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -6,7 +6,7 @@ import json
 
 from huggingface_hub import HfApi
 
-from tests.hub_fixtures import ALICE_TOKEN
+from tests.hub.fixtures import ALICE_TOKEN
 
 
 def _publish_two(hub, saved) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""pytest wiring for the loopback hub (`tests.hub_server.FakeHub`).
+"""pytest wiring for the loopback hub (`tests.hub.server.FakeHub`).
 
 huggingface_hub reads its settings (HF_ENDPOINT, HF_HOME, HF_HUB_DISABLE_XET, ...) once, when
 `huggingface_hub.constants` is first imported, so the endpoint cannot follow a new port per test. Hence:
@@ -12,7 +12,8 @@ huggingface_hub reads its settings (HF_ENDPOINT, HF_HOME, HF_HUB_DISABLE_XET, ..
   `constants.HF_TOKEN_PATH`, so patching those constants is enough in-process; the variables are set too, for
   subprocesses. It also fails the test if anything tried to connect to a non-loopback address.
 
-Wiring, in tests/conftest.py:  ``pytest_plugins = ["tests.hub_fixtures"]``
+Wiring, in tests/conftest.py:  ``pytest_plugins = ["tests.hub.fixtures"]`` (a plugin of the whole run: every test,
+hub test or not, finds huggingface_hub pointed at the FakeHub).
 
 PYTEST_DONT_REWRITE: test modules may import this module before pytest loads it as a plugin.
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from tests.hub_server import FakeHub
+from tests.hub.server import FakeHub
 
 ALICE_TOKEN = "hf_alice_write_token"
 BOB_TOKEN = "hf_bob_write_token"
@@ -71,7 +72,7 @@ def configure_env() -> FakeHub:
             HF_HUB_DISABLE_XET="1",  # uploads would go to a Xet CAS that FakeHub does not have
             HF_HUB_DISABLE_TELEMETRY="1",  # no agent-registry fetch, no telemetry
             HF_HUB_DISABLE_PROGRESS_BARS="1",
-            NO_PROXY=",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1"])),
+            NO_PROXY=",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"])),
         )
         if "huggingface_hub.constants" in sys.modules:
             _retarget_loaded_client(hub.endpoint, home)

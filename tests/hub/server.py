@@ -1,14 +1,26 @@
 """A loopback Hugging Face Hub for tests, standard library only.
 
-`FakeHub` implements the part of the Hub's HTTP protocol that the real ``huggingface_hub`` client (2.4.0, with
-Xet disabled) uses to create repos, commit (regular and LFS files), tag, branch, list and download. It runs two
-listeners on 127.0.0.1, each on its own port:
+`FakeHub` implements the part of the Hub's HTTP protocol that the real ``huggingface_hub`` client (with Xet
+disabled) uses when worldflux saves, pushes and pulls model repos, and when the hub tests check the result:
+
+* create a model repo; read its info (with file hashes), its refs, its commits and its recursive file tree;
+* commit regular and LFS files to a branch or as a pull request (preupload, LFS batch + upload + verify, commit);
+* create branches and tags;
+* resolve and download files (``HEAD`` / ``GET`` on ``resolve`` URLs).
+
+Nothing else is served: other repo types, deletions, settings, gating, whoami, ... answer 404, and the options
+of served routes that FakeHub does not implement (non-recursive or sub-folder trees, ``expand``, pull-request
+listings, ``parentCommit``, delete operations) answer 501, so that a test using them fails instead of passing on
+made-up data.
+
+It runs two listeners on 127.0.0.1, each on its own port:
 
 * the hub (``endpoint``): JSON API, git-style ``resolve`` URLs and the LFS batch API, with bearer-token auth;
 * the storage (``storage_endpoint``), standing in for S3 / the CDN: it only serves URLs the hub signed (LFS upload
   targets, LFS download redirects) and, like S3, rejects a request that also carries an ``Authorization`` header.
-  Being another origin, the client treats it like the real CDN: it does not follow the hub's 302 to it during the
-  metadata HEAD call, and does not send its token there.
+  It is named ``localhost``, not ``127.0.0.1``: being another host, the client treats it like the real CDN (it
+  does not follow the hub's 302 to it during the metadata HEAD call, and does not send its token there), also in
+  the client versions that compare host names only, not ports (huggingface_hub 2.0).
 
 State lives in memory: repos with a git-like history (each commit is a full snapshot of the files), refs kept by
 full name (``refs/heads/main``, ``refs/tags/v1``, ``refs/pr/1``) and, per repo, the LFS objects by sha256.
@@ -22,7 +34,6 @@ import contextlib
 import fnmatch
 import hashlib
 import hmac
-import html
 import json
 import re
 import secrets
@@ -60,9 +71,6 @@ MAX_REGULAR_FILE_SIZE = 10 * 1024 * 1024  # the Hub refuses bigger non-LFS files
 BINARY_SNIFF_SIZE = 512  # preupload only sees this much of a file (its base64 "sample")
 GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS).encode()
 
-_API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
-_URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
-_REF_KINDS = ("heads", "tags", "pr", "convert")
 _SHORT_COMMIT = re.compile(r"[0-9a-f]{7,40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -121,11 +129,9 @@ class _Commit:
 
 @dataclass
 class _Repo:
-    repo_type: str
     repo_id: str
     private: bool
     created_at: datetime
-    gated: bool | str = False
     commits: dict[str, _Commit] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)  # full ref name -> commit oid
     lfs_objects: dict[str, bytes] = field(default_factory=dict)  # sha256 -> content, committed or not
@@ -142,10 +148,9 @@ class _Repo:
         return None
 
     def refs_of_kind(self, kind: str) -> list[tuple[str, str, str]]:
-        """(short name, full ref, commit oid) of the refs under refs/<kind>/, pull requests by number."""
+        """(short name, full ref, commit oid) of the refs under refs/<kind>/, sorted by name."""
         prefix = f"refs/{kind}/"
-        found = [(ref[len(prefix) :], ref, oid) for ref, oid in self.refs.items() if ref.startswith(prefix)]
-        return sorted(found, key=lambda item: int(item[0]) if kind == "pr" else item[0])
+        return sorted((ref[len(prefix) :], ref, oid) for ref, oid in self.refs.items() if ref.startswith(prefix))
 
 
 class _HubError(Exception):
@@ -178,6 +183,11 @@ def _repo_not_found(user: str | None) -> _HubError:
     return _HubError(401 if user is None else 404, "Repository not found", "RepoNotFound")
 
 
+def _not_implemented(what: str) -> _HubError:
+    """A Hub feature FakeHub leaves out: fail the test loudly rather than answer with made-up data."""
+    return _HubError(501, f"FakeHub does not implement {what}")
+
+
 @dataclass
 class _Response:
     status: int
@@ -187,6 +197,11 @@ class _Response:
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> _Response:
     return _Response(status, json.dumps(data).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+def _content(data: bytes, headers: dict[str, str]) -> _Response:
+    """A file's bytes. `Range` is ignored (as RFC 9110 allows): the client only sends it to resume a broken body."""
+    return _Response(200, data, {"Content-Type": "application/octet-stream", **headers})
 
 
 @dataclass
@@ -212,53 +227,11 @@ class _Request:
             raise _HubError(400, "Request body is not valid JSON") from None
 
 
-def _split_revision(parts: list[str]) -> tuple[str, list[str]]:
-    """Take the revision off the front of a path; also accept an unquoted `refs/<kind>/<name>`."""
-    if not parts or not parts[0]:
-        raise _HubError(404, "Missing revision", "RevisionNotFound")
-    if parts[0] == "refs" and len(parts) >= 3 and parts[1] in _REF_KINDS:
-        return "/".join(parts[:3]), parts[3:]
-    return parts[0], parts[1:]
-
-
 def _directories(files: dict[str, _Blob]) -> set[str]:
     return {str(parent) for path in files for parent in PurePosixPath(path).parents if str(parent) != "."}
 
 
-def _covered(files: dict[str, _Blob], path: str, is_dir: bool) -> list[tuple[str, str]]:
-    """(path, blob oid) of what a tree entry covers: gives directory oids and `lastCommit`."""
-    if is_dir:
-        return sorted((name, blob.oid) for name, blob in files.items() if name.startswith(f"{path}/"))
-    blob = files.get(path)
-    return [(path, blob.oid)] if blob else []
-
-
-def _content_response(request: _Request, data: bytes, headers: dict[str, str]) -> _Response:
-    """200 with the bytes, or 206 for a single `Range: bytes=a-b` (the client resumes with `bytes=N-`)."""
-    headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes", **headers}
-    match = re.fullmatch(r"bytes=(\d*)-(\d*)", (request.headers.get("Range") or "").strip())
-    if request.method != "GET" or not match or match.groups() == ("", ""):
-        return _Response(200, data, headers)  # no Range, or one we do not parse: ignored, as RFC 9110 allows
-    first, last = match.groups()
-    if first:
-        start, end = int(first), min(int(last), len(data) - 1) if last else len(data) - 1
-    else:  # suffix range: the last N bytes
-        start, end = max(len(data) - int(last), 0), len(data) - 1
-    if start >= len(data) or start > end:
-        raise _HubError(416, "Range Not Satisfiable", headers={"Content-Range": f"bytes */{len(data)}"})
-    headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-    return _Response(206, data[start : end + 1], headers)
-
-
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        chunks = []
-        while size := int(handler.rfile.readline().split(b";")[0], 16):
-            chunks.append(handler.rfile.read(size))
-            handler.rfile.readline()  # CRLF after each chunk
-        while handler.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
-            pass
-        return b"".join(chunks)
     return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
 
@@ -311,25 +284,16 @@ class FakeHub:
     Args:
         tokens: valid bearer tokens -> user name.
         orgs: organization name -> members; members may write in the organization's namespace.
-        lfs_redirect: resolve LFS files with a 302 to the storage (like the Hub and its CDN); when False, serve
-            them in place with a 200 (both carry `X-Linked-Etag` / `X-Linked-Size`).
 
     Attributes:
         endpoint: the hub's base URL (for HF_ENDPOINT); `storage_endpoint`: the storage's.
-        tokens, orgs, lfs_redirect: as given, changeable at any time; `reset()` restores them.
+        tokens, orgs: as given, changeable at any time; `reset()` restores them.
         request_log: (method, path) of every request received, path without query and still quoted; storage
             requests have paths starting with /lfs-upload/ (LFS uploads) or /lfs-object/ (LFS downloads).
     """
 
-    def __init__(
-        self,
-        tokens: dict[str, str] | None = None,
-        orgs: dict[str, set[str]] | None = None,
-        *,
-        lfs_redirect: bool = True,
-    ) -> None:
+    def __init__(self, tokens: dict[str, str] | None = None, orgs: dict[str, set[str]] | None = None) -> None:
         self._defaults = (dict(tokens or {}), {org: set(members) for org, members in (orgs or {}).items()})
-        self._default_lfs_redirect = lfs_redirect
         self._lock = threading.RLock()
         self._secret = secrets.token_bytes(32)  # signs the storage URLs
         self._sequence = 0  # makes every commit id unique
@@ -346,7 +310,7 @@ class FakeHub:
 
     @property
     def storage_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._ports[1]}"
+        return f"http://localhost:{self._ports[1]}"  # another host name than the hub's, as for the real CDN
 
     def _start(self) -> None:
         # Port 0 the first time; the same ports again when coming back online.
@@ -375,37 +339,28 @@ class FakeHub:
         self.stop()
 
     def reset(self) -> None:
-        """Forget all repos and logged requests, restore the constructor's tokens, orgs and LFS mode, go online."""
+        """Forget all repos and logged requests, restore the constructor's tokens and orgs, go online."""
         with self._lock:
             self.tokens: dict[str, str] = dict(self._defaults[0])
             self.orgs: dict[str, set[str]] = {org: set(members) for org, members in self._defaults[1].items()}
-            self.lfs_redirect = self._default_lfs_redirect
-            self._repos: dict[tuple[str, str], _Repo] = {}
+            self._repos: dict[str, _Repo] = {}
             self.request_log.clear()
         self.set_offline(False)
 
     # ---------------------------------------------------------------------------------------------- test hooks
 
     def put_files(
-        self,
-        repo_id: str,
-        files: dict[str, bytes],
-        *,
-        message: str = "Upload files",
-        branch: str = "main",
-        repo_type: str = "model",
-        private: bool = False,
+        self, repo_id: str, files: dict[str, bytes], *, message: str = "Upload files", private: bool = False
     ) -> str:
-        """Commit `files` without the client (creating the repo, owned by its namespace, if needed).
+        """Commit `files` to main without the client (creating the model repo, owned by its namespace, if needed).
 
-        `private` only applies when the repo is created. The branch is created from main if missing. The LFS
-        decision is the one preupload makes. Returns the new commit id.
+        `private` only applies when the repo is created. The LFS decision is the one preupload makes. Returns the
+        new commit id.
         """
         with self._lock:
             namespace = repo_id.split("/")[0]
-            repo = self._repos.get((repo_type, repo_id)) or self._create_repo(repo_type, repo_id, private, namespace)
-            ref = f"refs/heads/{branch}"
-            parent = repo.refs.get(ref) or repo.refs["refs/heads/main"]
+            repo = self._repos.get(repo_id) or self._create_repo(repo_id, private, namespace)
+            parent = repo.refs["refs/heads/main"]
             snapshot = dict(repo.commits[parent].files)
             for path, data in files.items():
                 if data and should_use_lfs(path, len(data), data):
@@ -415,16 +370,16 @@ class FakeHub:
                 else:
                     snapshot[path] = _Blob.regular(data)
             commit = self._new_commit(repo, parent, snapshot, message, "", namespace)
-            repo.refs[ref] = commit.oid
+            repo.refs["refs/heads/main"] = commit.oid
             return commit.oid
 
-    def corrupt_lfs(self, repo_id: str, path: str, revision: str = "main", *, repo_type: str = "model") -> None:
-        """Replace the stored bytes of an LFS file by different bytes of the same size.
+    def corrupt_lfs(self, repo_id: str, path: str, revision: str = "main") -> None:
+        """Replace the stored bytes of an LFS file by different bytes of the same size (flipping every bit).
 
         The client only checks the size of what it downloads, so the download succeeds with wrong content.
         """
         with self._lock:
-            repo = self._repos[(repo_type, repo_id)]
+            repo = self._repos[repo_id]
             commit = repo.resolve(revision)
             if commit is None:
                 raise KeyError(f"no revision {revision!r} in {repo_id}")
@@ -480,8 +435,8 @@ class FakeHub:
     def _can_write(self, user: str | None, namespace: str) -> bool:
         return user is not None and (user == namespace or user in self.orgs.get(namespace, ()))
 
-    def _repo(self, request: _Request, repo_type: str, repo_id: str, *, write: bool = False) -> _Repo:
-        repo = self._repos.get((repo_type, repo_id))
+    def _repo(self, request: _Request, repo_id: str, *, write: bool = False) -> _Repo:
+        repo = self._repos.get(repo_id)
         allowed = self._can_write(request.user, repo_id.split("/")[0])
         if repo is None or (repo.private and not allowed):
             raise _repo_not_found(request.user)
@@ -498,24 +453,23 @@ class FakeHub:
         return commit
 
     def _repo_url(self, repo: _Repo) -> str:
-        return f"{self.endpoint}/{_URL_PREFIXES[repo.repo_type]}{repo.repo_id}"
+        return f"{self.endpoint}/{repo.repo_id}"
 
     def _sign(self, *parts: str) -> str:
         return hmac.new(self._secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
 
     def _storage_url(self, kind: str, repo: _Repo, oid: str, **params: str) -> str:
         """A URL on the storage that carries its own credential (the client sends it no token)."""
-        signature = self._sign(kind, repo.repo_type, repo.repo_id, oid, *params.values())
+        signature = self._sign(kind, repo.repo_id, oid, *params.values())
         query = urlencode({**params, "sig": signature})
-        return f"{self.storage_endpoint}/{kind}/{repo.repo_type}/{repo.repo_id}/{oid}?{query}"
+        return f"{self.storage_endpoint}/{kind}/{repo.repo_id}/{oid}?{query}"
 
-    def _create_repo(self, repo_type: str, repo_id: str, private: bool, author: str) -> _Repo:
-        now = datetime.now(timezone.utc)
-        repo = _Repo(repo_type=repo_type, repo_id=repo_id, private=private, created_at=now)
+    def _create_repo(self, repo_id: str, private: bool, author: str) -> _Repo:
+        repo = _Repo(repo_id=repo_id, private=private, created_at=datetime.now(timezone.utc))
         files = {".gitattributes": _Blob.regular(GITATTRIBUTES)}
         initial = self._new_commit(repo, None, files, "initial commit", "", author)
         repo.refs["refs/heads/main"] = initial.oid
-        self._repos[(repo_type, repo_id)] = repo
+        self._repos[repo_id] = repo
         return repo
 
     def _new_commit(
@@ -524,35 +478,11 @@ class FakeHub:
         self._sequence += 1
         date = datetime.now(timezone.utc)
         tree = sorted((path, blob.oid) for path, blob in files.items())
-        identity = [repo.repo_type, repo.repo_id, parent, title, message, author, date.isoformat(), self._sequence]
+        identity = [repo.repo_id, parent, title, message, author, date.isoformat(), self._sequence]
         oid = hashlib.sha1(json.dumps([*identity, tree]).encode()).hexdigest()
         commit = _Commit(oid=oid, parent=parent, title=title, message=message, author=author, date=date, files=files)
         repo.commits[oid] = commit
         return commit
-
-    def _last_commit(self, repo: _Repo, commit: _Commit, path: str, is_dir: bool) -> _Commit:
-        """The oldest first-parent ancestor over which this file or folder did not change."""
-        covered = _covered(commit.files, path, is_dir)
-        while commit.parent is not None:
-            parent = repo.commits[commit.parent]
-            if _covered(parent.files, path, is_dir) != covered:
-                break
-            commit = parent
-        return commit
-
-    def _tree_entry(self, repo: _Repo, commit: _Commit, path: str, is_dir: bool, expand: bool) -> dict[str, Any]:
-        if is_dir:
-            tree_oid = hashlib.sha1(json.dumps(_covered(commit.files, path, True)).encode()).hexdigest()
-            entry: dict[str, Any] = {"type": "directory", "path": path, "oid": tree_oid}
-        else:
-            blob = commit.files[path]
-            entry = {"type": "file", "path": path, "size": blob.size, "oid": blob.oid}
-            if blob.sha256:
-                entry["lfs"] = {"oid": blob.sha256, "size": blob.size, "pointerSize": blob.pointer_size}
-        if expand:
-            last = self._last_commit(repo, commit, path, is_dir)
-            entry["lastCommit"] = {"id": last.oid, "title": last.title, "date": _iso(last.date)}
-        return entry
 
     # ----------------------------------------------------------------------------------------------- routing
 
@@ -560,14 +490,14 @@ class FakeHub:
         if request.headers.get("authorization"):
             raise _HubError(400, "Only one auth mechanism allowed: the URL is signed, do not send a token")
         parts = request.segments
-        if len(parts) != 5 or parts[0] not in ("lfs-upload", "lfs-object"):
+        if len(parts) != 4 or parts[0] not in ("lfs-upload", "lfs-object"):
             raise _HubError(404, "NoSuchKey")
-        kind, repo_type, repo_id, oid = parts[0], parts[1], f"{parts[2]}/{parts[3]}", parts[4]
+        kind, repo_id, oid = parts[0], f"{parts[1]}/{parts[2]}", parts[3]
         size = request.param("size")
-        expected = self._sign(kind, repo_type, repo_id, oid, *([size] if kind == "lfs-upload" else []))
+        expected = self._sign(kind, repo_id, oid, *([size] if kind == "lfs-upload" else []))
         if not hmac.compare_digest(request.param("sig") or "", expected):
             raise _HubError(403, "SignatureDoesNotMatch")
-        repo = self._repos.get((repo_type, repo_id))
+        repo = self._repos.get(repo_id)
         if repo is None:
             raise _HubError(404, "NoSuchKey")
         if kind == "lfs-upload" and request.method == "PUT":
@@ -578,8 +508,9 @@ class FakeHub:
                 raise _HubError(400, "sha256 of the uploaded content does not match the object id")
             repo.lfs_objects[oid] = request.body
             return _Response(200, headers={"ETag": f'"{hashlib.md5(request.body).hexdigest()}"'})
+        # HEAD too: some client versions (2.0) follow the hub's 302 to the storage during the metadata call.
         if kind == "lfs-object" and request.method in ("GET", "HEAD") and oid in repo.lfs_objects:
-            return _content_response(request, repo.lfs_objects[oid], {"ETag": f'"{oid}"'})
+            return _content(repo.lfs_objects[oid], {"ETag": f'"{oid}"'})
         raise _HubError(404, "NoSuchKey")
 
     def _route_hub(self, request: _Request) -> _Response:
@@ -587,114 +518,70 @@ class FakeHub:
         parts = request.segments
         if parts[:1] == ["api"]:
             return self._route_api(request, parts[1:])
-        # Git-style URLs: [datasets/|spaces/|kernels/]ns/name/...
-        repo_type = "model"
-        if parts and parts[0] in ("datasets", "spaces", "kernels"):
-            repo_type, parts = _API_TYPES[parts[0]], parts[1:]
+        # Git-style URLs of model repos: ns/name/resolve/... and ns/name.git/info/lfs/objects/...
         if len(parts) >= 3:
             namespace, name, action, rest = parts[0], parts[1], parts[2], parts[3:]
             if action == "resolve" and request.method in ("GET", "HEAD"):
-                return self._resolve_file(request, repo_type, f"{namespace}/{name}", rest)
+                return self._resolve_file(request, f"{namespace}/{name}", rest)
             if name.endswith(".git") and [action, *rest[:2]] == ["info", "lfs", "objects"] and request.method == "POST":
-                repo = self._repo(request, repo_type, f"{namespace}/{name[:-4]}", write=True)
+                repo = self._repo(request, f"{namespace}/{name[:-4]}", write=True)
                 if rest[2:] == ["batch"]:
                     return self._lfs_batch(request, repo)
                 if rest[2:] == ["verify"]:
                     return self._lfs_verify(request, repo)
         raise _HubError(404, "Not Found")
 
-    # (method, action after /api/{type}/{ns}/{name}) -> (handler name, needs write access)
+    # (method, action after /api/models/{ns}/{name}) -> (handler name, needs write access)
     _REPO_ROUTES = {
         ("GET", None): ("_api_info", False),
         ("GET", "revision"): ("_api_info", False),
         ("GET", "tree"): ("_api_tree", False),
-        ("POST", "paths-info"): ("_api_paths_info", False),
         ("GET", "refs"): ("_api_refs", False),
         ("GET", "commits"): ("_api_commits", False),
         ("POST", "tag"): ("_api_create_tag", True),
-        ("DELETE", "tag"): ("_api_delete_tag", True),
         ("POST", "branch"): ("_api_create_branch", True),
-        ("DELETE", "branch"): ("_api_delete_branch", True),
         ("POST", "preupload"): ("_api_preupload", True),
         ("POST", "commit"): ("_api_commit", True),
-        ("PUT", "settings"): ("_api_settings", True),
     }
 
     def _route_api(self, request: _Request, parts: list[str]) -> _Response:
         method = request.method
-        if parts == ["whoami-v2"] and method == "GET":
-            return self._api_whoami(request)
         if parts == ["repos", "create"] and method == "POST":
             return self._api_create_repo(request)
-        if parts == ["repos", "delete"] and method == "DELETE":
-            return self._api_delete_repo(request)
         if parts == ["validate-yaml"] and method == "POST":
-            # Always JSON (the client parses it before checking the status). No YAML parser in the standard
-            # library, so every README's metadata is accepted.
+            # Called by create_commit when a README.md is added. Always JSON (the client parses it before checking
+            # the status). No YAML parser in the standard library, so every README's metadata is accepted.
             return _json({"errors": [], "warnings": []})
-        if len(parts) >= 3 and parts[0] in _API_TYPES:
+        if len(parts) >= 3 and parts[0] == "models":
             route = self._REPO_ROUTES.get((method, parts[3] if len(parts) > 3 else None))
             if route is not None:
                 handler_name, write = route
-                repo = self._repo(request, _API_TYPES[parts[0]], f"{parts[1]}/{parts[2]}", write=write)
+                repo = self._repo(request, f"{parts[1]}/{parts[2]}", write=write)
                 return getattr(self, handler_name)(request, repo, parts[4:])
         raise _HubError(404, "Not Found")
 
-    # -------------------------------------------------------------------------------------------- account/repos
-
-    def _api_whoami(self, request: _Request) -> _Response:
-        if request.user is None:
-            raise _HubError(401, "Invalid credentials in Authorization header")
-        orgs = sorted(org for org, members in self.orgs.items() if request.user in members)
-        return _json(
-            {
-                "type": "user",
-                "name": request.user,
-                "fullname": request.user,
-                "orgs": [{"type": "org", "name": org} for org in orgs],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "fake-hub", "role": "write"}},
-            }
-        )
+    # -------------------------------------------------------------------------------------------------- repos
 
     def _api_create_repo(self, request: _Request) -> _Response:
         if request.user is None:
             raise _HubError(401, "You must be authenticated to create a repository")
         body = request.json()
-        repo_type = body.get("type") or "model"
+        if body.get("type", "model") != "model":
+            raise _not_implemented(f"{body['type']} repositories")
         name = body.get("name")
         namespace = body.get("organization") or request.user
-        if repo_type not in _URL_PREFIXES or not isinstance(name, str) or not _REPO_NAME.fullmatch(name):
-            raise _HubError(400, f"Invalid repo name or type: {name!r}, {repo_type!r}")
+        if not isinstance(name, str) or not _REPO_NAME.fullmatch(name):
+            raise _HubError(400, f"Invalid repo name: {name!r}")
         if not self._can_write(request.user, namespace):
-            raise _HubError(
-                403, f'You don\'t have the rights to create a {repo_type} under the namespace "{namespace}"'
-            )
+            raise _HubError(403, f'You don\'t have the rights to create a model under the namespace "{namespace}"')
         repo_id = f"{namespace}/{name}"
-        existing = self._repos.get((repo_type, repo_id))
+        existing = self._repos.get(repo_id)
         if existing is not None:
             # create_repo(exist_ok=True) reads "url" from this 409's body.
-            raise _HubError(409, f"You already created this {repo_type} repo", extra={"url": self._repo_url(existing)})
+            raise _HubError(409, "You already created this model repo", extra={"url": self._repo_url(existing)})
         private = body.get("visibility", "public") == "private" or bool(body.get("private"))
-        repo = self._create_repo(repo_type, repo_id, private, request.user)
+        repo = self._create_repo(repo_id, private, request.user)
         return _json({"url": self._repo_url(repo), "name": repo_id, "id": repo_id})
-
-    def _api_delete_repo(self, request: _Request) -> _Response:
-        body = request.json()
-        repo_type = body.get("type") or "model"
-        repo_id = f"{body.get('organization') or request.user}/{body.get('name')}"
-        repo = self._repo(request, repo_type, repo_id, write=True)
-        del self._repos[(repo.repo_type, repo.repo_id)]
-        return _json({})
-
-    def _api_settings(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        body = request.json()
-        if "visibility" in body:
-            repo.private = body["visibility"] == "private"
-        if "private" in body:
-            repo.private = bool(body["private"])
-        if "gated" in body:
-            repo.gated = body["gated"]
-        return _json({})
 
     # -------------------------------------------------------------------------------------------------- reads
 
@@ -711,12 +598,12 @@ class FakeHub:
             siblings.append(sibling)
         return _json(
             {
-                "_id": hashlib.sha1(f"{repo.repo_type}/{repo.repo_id}".encode()).hexdigest()[:24],
+                "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
                 "id": repo.repo_id,
                 "author": repo.repo_id.split("/")[0],
                 "sha": commit.oid,
                 "private": repo.private,
-                "gated": repo.gated,
+                "gated": False,
                 "disabled": False,
                 "lastModified": _iso(commit.date),
                 "createdAt": _iso(repo.created_at),
@@ -729,96 +616,86 @@ class FakeHub:
         )
 
     def _api_tree(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        revision, path_parts = _split_revision(rest)
-        commit = self._commit_for(repo, revision)
-        folder = "/".join(path_parts).strip("/")
-        prefix = f"{folder}/" if folder else ""
-        entries = [(path, False) for path in commit.files if path.startswith(prefix)]
-        entries += [(path, True) for path in _directories(commit.files) if path.startswith(prefix)]
-        if folder and not entries:
-            raise _HubError(
-                404, f"{folder} does not exist on {revision}", "EntryNotFound", {"X-Repo-Commit": commit.oid}
-            )
-        if not request.flag("recursive"):
-            entries = [(path, is_dir) for path, is_dir in entries if "/" not in path[len(prefix) :]]
-        entries.sort(key=lambda entry: (not entry[1], entry[0]))  # folders first, as on the Hub
-        expand = request.flag("expand")
-        return _json([self._tree_entry(repo, commit, path, is_dir, expand) for path, is_dir in entries])
-
-    def _api_paths_info(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        commit = self._commit_for(repo, _split_revision(rest)[0])
-        form = parse_qs(request.body.decode())  # form-encoded: paths=a&paths=b&expand=False
-        expand = (form.get("expand") or ["false"])[0].lower() == "true"
-        directories = _directories(commit.files)
-        entries = []
-        for path in (raw.strip("/") for raw in form.get("paths", [])):
-            if path in commit.files or path in directories:
-                entries.append(self._tree_entry(repo, commit, path, path not in commit.files, expand))
+        """The whole tree, recursively (list_repo_files, snapshot_download): files, then the folders above them."""
+        if len(rest) != 1:
+            raise _not_implemented("tree listings of a sub-folder") if rest else _HubError(404, "Missing revision")
+        if not request.flag("recursive") or request.flag("expand"):
+            raise _not_implemented("tree listings that are not recursive, or expanded")
+        commit = self._commit_for(repo, rest[0])
+        entries: list[dict[str, Any]] = []
+        for path in sorted(_directories(commit.files)):  # folders first, as on the Hub
+            covered = sorted((name, blob.oid) for name, blob in commit.files.items() if name.startswith(f"{path}/"))
+            oid = hashlib.sha1(json.dumps(covered).encode()).hexdigest()  # changes with the folder's content
+            entries.append({"type": "directory", "path": path, "oid": oid})
+        for path, blob in sorted(commit.files.items()):
+            entry: dict[str, Any] = {"type": "file", "path": path, "size": blob.size, "oid": blob.oid}
+            if blob.sha256:
+                entry["lfs"] = {"oid": blob.sha256, "size": blob.size, "pointerSize": blob.pointer_size}
+            entries.append(entry)
         return _json(entries)
 
     def _api_refs(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
+        if request.flag("include_prs"):
+            raise _not_implemented("pull-request listings")
+
         def refs(kind: str) -> list[dict[str, str]]:
             return [{"name": name, "ref": ref, "targetCommit": oid} for name, ref, oid in repo.refs_of_kind(kind)]
 
-        data = {"branches": refs("heads"), "converts": refs("convert"), "tags": refs("tags")}
-        if request.flag("include_prs"):
-            data["pullRequests"] = [{**pr, "name": pr["ref"]} for pr in refs("pr")]
-        return _json(data)
+        # "converts" is required by the client, even empty.
+        return _json({"branches": refs("heads"), "converts": [], "tags": refs("tags")})
 
     def _api_commits(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        commit: _Commit | None = self._commit_for(repo, _split_revision(rest)[0])
-        formatted = "formatted" in request.query.get("expand[]", [])
+        if request.query.get("expand[]"):
+            raise _not_implemented("expanded commit listings")
+        commit: _Commit | None = self._commit_for(repo, rest[0] if rest else "main")
         items = []
         while commit is not None:
-            item: dict[str, Any] = {
-                "id": commit.oid,
-                "title": commit.title,
-                "message": commit.message,
-                "date": _iso(commit.date),
-                "authors": [{"user": commit.author}],
-            }
-            if formatted:
-                item["formatted"] = {"title": html.escape(commit.title), "message": html.escape(commit.message)}
-            items.append(item)
+            items.append(
+                {
+                    "id": commit.oid,
+                    "title": commit.title,
+                    "message": commit.message,
+                    "date": _iso(commit.date),
+                    "authors": [{"user": commit.author}],
+                }
+            )
             commit = repo.commits[commit.parent] if commit.parent else None
         return _json(items)
 
-    def _resolve_file(self, request: _Request, repo_type: str, repo_id: str, rest: list[str]) -> _Response:
-        repo = self._repo(request, repo_type, repo_id)
-        revision, path_parts = _split_revision(rest)
-        commit = self._commit_for(repo, revision)
-        blob = commit.files.get("/".join(path_parts))
+    def _resolve_file(self, request: _Request, repo_id: str, rest: list[str]) -> _Response:
+        repo = self._repo(request, repo_id)
+        if not rest:
+            raise _HubError(404, "Missing revision", "RevisionNotFound")
+        commit = self._commit_for(repo, rest[0])
+        blob = commit.files.get("/".join(rest[1:]))
         headers = {"X-Repo-Commit": commit.oid}
         if blob is None:
             # X-Repo-Commit lets the client cache the miss under .no_exist/<commit>/.
             raise _HubError(404, "Entry not found", "EntryNotFound", headers)
         if blob.sha256 is None:
-            return _content_response(request, blob.content, {**headers, "ETag": f'"{blob.oid}"'})
-        # LFS: the client keys its cache on X-Linked-Etag and checks the downloaded size against X-Linked-Size.
+            return _content(blob.content, {**headers, "ETag": f'"{blob.oid}"'})
+        # LFS: a 302 to the storage. The client keys its cache on X-Linked-Etag and checks the downloaded size
+        # against X-Linked-Size.
         headers.update(
-            {"ETag": f'"{blob.sha256}"', "X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)}
+            {
+                "ETag": f'"{blob.sha256}"',
+                "X-Linked-Etag": f'"{blob.sha256}"',
+                "X-Linked-Size": str(blob.size),
+                "Location": self._storage_url("lfs-object", repo, blob.sha256),
+            }
         )
-        if self.lfs_redirect:
-            return _Response(302, headers={**headers, "Location": self._storage_url("lfs-object", repo, blob.sha256)})
-        return _content_response(request, repo.lfs_objects[blob.sha256], headers)
+        return _Response(302, headers=headers)
 
     # ------------------------------------------------------------------------------------------------- writes
 
     def _api_create_tag(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        commit = self._commit_for(repo, _split_revision(rest)[0])
+        commit = self._commit_for(repo, rest[0] if rest else "main")
         tag = request.json().get("tag")
         if not isinstance(tag, str) or not tag:
             raise _HubError(400, "Missing tag name")
         if f"refs/tags/{tag}" in repo.refs:
             raise _HubError(409, f"Tag reference refs/tags/{tag} already exists")
         repo.refs[f"refs/tags/{tag}"] = commit.oid
-        return _json({})
-
-    def _api_delete_tag(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        ref = f"refs/tags/{'/'.join(rest)}"
-        if ref not in repo.refs:
-            raise _HubError(404, f"Invalid rev id: {ref}", "RevisionNotFound")
-        del repo.refs[ref]
         return _json({})
 
     def _api_create_branch(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
@@ -829,17 +706,8 @@ class FakeHub:
         repo.refs[ref] = start.oid
         return _json({})
 
-    def _api_delete_branch(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        ref = f"refs/heads/{'/'.join(rest)}"
-        if ref == "refs/heads/main":
-            raise _HubError(403, "Cannot delete the default branch")
-        if ref not in repo.refs:
-            raise _HubError(404, f"Invalid rev id: {ref}", "RevisionNotFound")
-        del repo.refs[ref]
-        return _json({})
-
     def _api_preupload(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        commit = self._commit_for(repo, _split_revision(rest)[0])
+        commit = self._commit_for(repo, rest[0] if rest else "main")
         answers = []
         for item in request.json().get("files", []):
             path, size = item.get("path"), item.get("size")
@@ -861,7 +729,7 @@ class FakeHub:
     def _lfs_batch(self, request: _Request, repo: _Repo) -> _Response:
         body = request.json()
         if body.get("operation") != "upload":
-            raise _HubError(400, "Only the upload operation is supported")
+            raise _not_implemented("LFS batch operations other than upload")
         objects = []
         for item in body.get("objects", []):
             oid, size = item.get("oid"), item.get("size")
@@ -873,10 +741,9 @@ class FakeHub:
                     answer["error"] = {"code": 422, "message": "Size does not match the stored object"}
                 # else: no "actions", the client skips the upload
             else:
-                verify = f"{self._repo_url(repo)}.git/info/lfs/objects/verify"
                 answer["actions"] = {
                     "upload": {"href": self._storage_url("lfs-upload", repo, oid, size=str(size))},
-                    "verify": {"href": verify},
+                    "verify": {"href": f"{self._repo_url(repo)}.git/info/lfs/objects/verify"},
                 }
             objects.append(answer)
         headers = {"Content-Type": "application/vnd.git-lfs+json"}
@@ -890,7 +757,7 @@ class FakeHub:
         return _json({})
 
     def _api_commit(self, request: _Request, repo: _Repo, rest: list[str]) -> _Response:
-        revision = _split_revision(rest)[0]
+        revision = rest[0] if rest else "main"
         create_pr = request.flag("create_pr")
         try:
             lines = [json.loads(line) for line in request.body.splitlines() if line.strip()]
@@ -899,18 +766,17 @@ class FakeHub:
         if not lines or lines[0].get("key") != "header":
             raise _HubError(400, "The first ndjson line must be the header")
         header = lines[0]["value"]
-        parent_commit = header.get("parentCommit")
+        if header.get("parentCommit"):
+            raise _not_implemented("parentCommit (the 412 for a stale parent)")
         if create_pr:
-            base = self._commit_for(repo, parent_commit or revision)
+            base = self._commit_for(repo, revision)
             ref = f"refs/pr/{len(repo.refs_of_kind('pr')) + 1}"
         else:
-            ref = revision if revision.startswith("refs/") else f"refs/heads/{revision}"
-            if not ref.startswith(("refs/heads/", "refs/pr/")) or ref not in repo.refs:
+            ref = revision if revision.startswith("refs/heads/") else f"refs/heads/{revision}"
+            if ref not in repo.refs:
                 self._commit_for(repo, revision)  # RevisionNotFound if it names nothing at all
-                raise _HubError(400, f"Invalid rev id: {revision}: commits go to a branch or a pull request")
+                raise _HubError(400, f"Invalid rev id: {revision}: commits go to a branch")
             base = repo.commits[repo.refs[ref]]
-            if parent_commit and not base.oid.startswith(parent_commit.lower()):
-                raise _HubError(412, "A commit has happened since. Please refresh and try again.")
         files = dict(base.files)
         for line in lines[1:]:
             self._apply_operation(repo, files, line.get("key"), line.get("value") or {})
@@ -926,6 +792,8 @@ class FakeHub:
 
     def _apply_operation(self, repo: _Repo, files: dict[str, _Blob], key: Any, value: dict[str, Any]) -> None:
         path = value.get("path")
+        if key not in ("file", "lfsFile"):
+            raise _not_implemented(f"the commit operation {key!r}")
         if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
             raise _HubError(400, f"Invalid path in commit: {path!r}")
         if key == "file":
@@ -937,7 +805,7 @@ class FakeHub:
             if b"\0" in content[:BINARY_SNIFF_SIZE]:
                 raise _HubError(400, f"Your push was rejected because {path} is a binary file: use LFS")
             files[path] = _Blob.regular(content)
-        elif key == "lfsFile":
+        else:
             oid = value.get("oid")
             data = repo.lfs_objects.get(oid)
             if data is None:
@@ -945,14 +813,3 @@ class FakeHub:
             if value.get("size") not in (None, len(data)):  # copies carry no size
                 raise _HubError(400, f"Size of {path} does not match its LFS object")
             files[path] = _Blob.lfs(oid, len(data))
-        elif key == "deletedFile":
-            if files.pop(path, None) is None:
-                raise _HubError(404, "A file with this name doesn't exist", "EntryNotFound")
-        elif key == "deletedFolder":
-            doomed = [name for name in files if name.startswith(f"{path.rstrip('/')}/")]
-            if not doomed:
-                raise _HubError(404, "A folder with this name doesn't exist", "EntryNotFound")
-            for name in doomed:
-                del files[name]
-        else:
-            raise _HubError(400, f"Unknown commit operation {key!r}")
