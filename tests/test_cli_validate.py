@@ -31,7 +31,8 @@ def test_json_contract(cli):
     data = json.loads(result.stdout)
     good, bad = data["files"]
     assert good == {"path": str(VALID), "valid": True, "model_type": "tdmpc2", "params": good["params"],
-                    "problems": []}
+                    "problems": [], "problem_count": 0}
+    assert bad["problem_count"] == len(bad["problems"]) > 0
     assert isinstance(good["params"], int) and good["params"] > 0
     assert bad["valid"] is False and bad["model_type"] == "tdmpc2"
     for p in bad["problems"]:

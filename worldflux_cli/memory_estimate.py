@@ -127,3 +127,15 @@ def model_info(config: WorldModelConfig, batch: int = 16, seq: int | None = None
             "training_total_bytes": state + act * batch,
         },
     }
+
+
+def training_bytes(config: WorldModelConfig, batch: int, seq: int | None = None) -> int:
+    """Estimated bytes of one training step: fp32 weights, gradients and Adam moments (exact) plus the
+    activations kept for the backward pass (estimate) at ``batch``."""
+    return model_info(config, batch=batch, seq=seq)["memory"]["training_total_bytes"]
+
+
+def weight_bytes(config: WorldModelConfig) -> int:
+    """Bytes of the model's weights (every parameter and EMA copy) in the config's dtype."""
+    width = FP32 if config.dtype == "float32" else 2
+    return count_params(config).total * width

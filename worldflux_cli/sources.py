@@ -9,6 +9,7 @@ from pathlib import Path
 
 from worldflux_cli.config.presets import parse_preset_id
 from worldflux_cli.errors import WorldfluxError
+from worldflux_cli.fileio import read_bounded, read_stream_bounded
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
@@ -26,11 +27,19 @@ class SourceError(WorldfluxError):
 def read_source(ref: str, *, allow_presets: bool = True) -> Source:
     """The bytes of a config reference; SourceError when it cannot be read."""
     if ref == "-":
-        return Source("<stdin>", sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1))
+        try:
+            data = read_stream_bounded(getattr(sys.stdin, "buffer", None), MAX_CONFIG_BYTES, "standard input")
+        except WorldfluxError as exc:
+            raise SourceError(exc.message, exc.hint) from None
+        return Source("<stdin>", data)
     if ref.startswith("hf://"):
         return _read_hub(ref)
     path = Path(ref)
-    if allow_presets and not path.exists():
+    try:
+        exists = path.exists()
+    except (ValueError, UnicodeError):  # a NUL byte, or a character no file name can hold
+        raise SourceError(f"{ref!r} is not a file name", "check the path") from None
+    if allow_presets and not exists:
         try:
             preset = parse_preset_id(ref)
         except ValueError as exc:  # unknown preset or family (both are WorldfluxErrors too)
@@ -40,17 +49,18 @@ def read_source(ref: str, *, allow_presets: bool = True) -> Source:
     try:
         if path.is_dir():
             raise SourceError(f"{ref} is a folder, not a config file", f"did you mean {ref}/config.json?")
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise SourceError(f"{ref} is {size:,} bytes; a config is a few KB", "is this the right file?")
-        return Source(ref, path.read_bytes())
+        return Source(ref, read_bounded(path, MAX_CONFIG_BYTES, "config file"))
+    except WorldfluxError as exc:  # too large, or a device / fifo / socket
+        raise SourceError(exc.message, exc.hint) from None
+    except (ValueError, UnicodeError):  # a NUL byte, or a character no file name can hold
+        raise SourceError(f"{ref!r} is not a file name", "check the path") from None
     except FileNotFoundError:
         hint = "check the path" + ("; preset ids look like dreamer:size50m" if allow_presets else "")
         raise SourceError(f"no such file: {ref}", hint) from None
     except PermissionError:
         raise SourceError(f"permission denied: {ref}", "check the file's permissions") from None
     except OSError as exc:
-        raise SourceError(f"cannot read {ref}: {exc.strerror}", "") from None
+        raise SourceError(f"cannot read {ref}: {exc.strerror or exc}", "check the path") from None
 
 
 def _read_hub(ref: str) -> Source:

@@ -20,7 +20,7 @@ from worldflux_cli.cli.new_cmd import new
 from worldflux_cli.cli.presets_cmd import presets
 from worldflux_cli.cli.schema_cmd import schema
 from worldflux_cli.cli.validate_cmd import validate
-from worldflux_cli.errors import EXIT_INTERNAL
+from worldflux_cli.errors import EXIT_FAILED, EXIT_INTERNAL
 
 app = typer.Typer(
     name="worldflux",
@@ -68,6 +68,13 @@ app.command(rich_help_panel="Model zoo")(info)
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.stdout is None:  # started with standard output closed (`worldflux ... >&-`): nowhere to answer
+        print_error("standard output is closed", "run the command with its output open (or redirected to a file)")
+        sys.exit(EXIT_FAILED)
+    for stream in (sys.stdout, sys.stderr):  # a character that cannot be encoded is shown, never a crash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         app()
     except Exception as exc:  # a bug that escaped a command's own handling

@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 
 from worldflux_cli.cli.errors import guarded
-from worldflux_cli.cli.options import Format, FormatOpt
+from worldflux_cli.cli.options import (
+    MAX_BATCH,
+    MAX_NPROC,
+    MAX_SEED,
+    MAX_SEQ,
+    MAX_STEPS,
+    MAX_THREADS,
+    ForceMemoryOpt,
+    Format,
+    FormatOpt,
+)
 from worldflux_cli.errors import WorldfluxError
 
 
@@ -86,13 +96,14 @@ def bench(
                                                 "forward under torch.autocast (float32 parameters). Overrides "
                                                 "the config's dtype.", case_sensitive=False,
                                                 show_default="the config's dtype")] = None,
-    batch: Annotated[int | None, typer.Option("--batch", "-b", min=1, help="Batch size (per process). "
+    batch: Annotated[int | None, typer.Option("--batch", "-b", min=1, max=MAX_BATCH, help="Batch size (per process). "
                                               "Default: 16 (DreamerV3), 256 (TD-MPC2).", show_default=False)
                      ] = None,
-    seq: Annotated[int | None, typer.Option("--seq", min=1, help="DreamerV3 sequence length (default 64); "
+    seq: Annotated[int | None, typer.Option("--seq", min=1, max=MAX_SEQ, help="DreamerV3 sequence length (default 64); "
                                             "TD-MPC2 horizon (default: the config's).", show_default=False)] = None,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Timed steps per workload.")] = 10,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed warm-up steps per workload.")] = 2,
+    steps: Annotated[int, typer.Option("--steps", min=1, max=MAX_STEPS, help="Timed steps per workload.")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=MAX_STEPS,
+                                        help="Untimed warm-up steps per workload.")] = 2,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model's loss / rollout / "
                                           "planner. The warm-up pays the compile (minutes for DreamerV3; "
                                           "its posterior recurrence stays eager). Meant for GPUs: on a "
@@ -100,16 +111,19 @@ def bench(
     workloads: Annotated[str | None, typer.Option("--workloads", "-w", help="Comma-separated: train, imagine, "
                                                   "agent (DreamerV3), train, plan (TD-MPC2). Default: train,imagine "
                                                   "/ train,plan.", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights, batches and sampling.")] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch intra-op threads. Default: "
-                                                "torch's (all cores), divided by --nproc on CPU.",
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
+                                      help="Seed of the weights, batches and sampling.")] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, max=MAX_THREADS, help="torch intra-op threads. "
+                                                "Default: torch's (all cores), divided by --nproc on CPU.",
                                                 show_default=False)] = None,
-    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Run the train workload data-parallel (DDP) on "
-                                       "N processes: gloo on CPU, nccl on N GPUs.")] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, max=MAX_NPROC, help="Run the train workload data-parallel "
+                                       "(DDP) on N processes: gloo on CPU, nccl on N GPUs.")] = 1,
     format: FormatOpt = Format.text,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the JSON result here "
                                                 "(atomically).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file (or a symbolic link "
+                                        "there: the link itself).")] = False,
+    force_memory: ForceMemoryOpt = False,
     compare: Annotated[Path | None, typer.Option("--compare", help="An earlier result (-o) to print each "
                                                  "figure beside, with the ratio new/old.", show_default=False)
                        ] = None,
@@ -144,10 +158,10 @@ def bench(
         if not (model and size):
             raise WorldfluxError("no config to measure", "give CONFIG (a file or dreamer:tiny) or --model M --size S")
         config = f"{model}:{size}"
-    if output is not None and output.exists() and not force:
-        raise WorldfluxError(f"{output} exists; not overwriting it", "pass --force to replace it, or choose another -o")
-    if output is not None and not output.parent.is_dir():
-        raise WorldfluxError(f"folder {output.parent} does not exist", "create it first, or choose another -o")
+    if output is not None:
+        from worldflux_cli.fileio import check_output
+
+        check_output(output, force)
     from worldflux_cli.loading import load_config
 
     loaded = load_config(config, consequence="nothing was measured")
@@ -160,6 +174,7 @@ def bench(
 
     spec = BenchSpec(cfg, label=label, device=device, dtype=dtype.value if dtype else None, batch=batch, seq=seq,
                      steps=steps, warmup=warmup, compile=compile, seed=seed, nproc=nproc, threads=threads,
+                     force_memory=force_memory,
                      workloads=workloads.split(",") if workloads is not None else None)
     progress = _RichProgress() if sys.stderr.isatty() else None
     try:

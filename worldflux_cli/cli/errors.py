@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import typer
 
 from worldflux_cli.errors import EXIT_FAILED, EXIT_INTERNAL, WorldfluxError
+from worldflux_cli.terminal import visible
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,9 +30,9 @@ def debug_enabled() -> bool:
 
 
 def print_error(message: str, hint: str = "") -> None:
-    print(f"worldflux: error: {message}", file=sys.stderr)
+    print(f"worldflux: error: {visible(message)}", file=sys.stderr)
     if hint:
-        print(f"  hint: {hint}", file=sys.stderr)
+        print(f"  hint: {visible(hint)}", file=sys.stderr)
 
 
 def as_user_error(exc: BaseException) -> WorldfluxError | None:
@@ -52,7 +53,7 @@ def as_user_error(exc: BaseException) -> WorldfluxError | None:
 def report(err: WorldfluxError) -> None:
     """Print an error's details, then its line and hint, on standard error."""
     for line in err.details[:MAX_DETAILS]:
-        print(line, file=sys.stderr)
+        print(visible(line), file=sys.stderr)
     if len(err.details) > MAX_DETAILS:
         print(f"... and {len(err.details) - MAX_DETAILS} more", file=sys.stderr)
     print_error(err.message, err.hint)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from worldflux_cli.cli.errors import guarded
-from worldflux_cli.cli.options import Format, FormatOpt
+from worldflux_cli.cli.options import ForceMemoryOpt, Format, FormatOpt, SeedOpt
 
 
 def _note(text: str) -> None:
@@ -34,13 +34,14 @@ def save(
                                                "hf://ORG/NAME@REV.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write (created; must be empty "
                                          "unless --force).", show_default=False)],
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the weight initialisation.")] = 0,
+    seed: SeedOpt = 0,
     device: Annotated[str | None, typer.Option("--device", "-d", help="Where to initialise the weights: cpu, "
                                                "cuda, cuda:N or auto. Overrides the config's device (the same "
                                                "seed gives other weights on another device).",
                                                show_default="the config's device")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder, replacing "
                                         "config.json, model.safetensors and README.md.")] = False,
+    force_memory: ForceMemoryOpt = False,
     format: FormatOpt = Format.text,
 ) -> None:
     """Build the model a config describes and save it: config.json, model.safetensors, README.md.
@@ -70,10 +71,15 @@ def save(
 
     from worldflux_cli.hub.pretrained import save_pretrained
     from worldflux_cli.hub.weights import WEIGHTS_NAME
-    from worldflux_cli.models import build_model
+    from worldflux_cli.memory_estimate import weight_bytes
+    from worldflux_cli.models import build_model, resolve_device
+    from worldflux_cli.models.budget import check_budget
 
+    where = resolve_device(cfg.device if device is None else device)
+    check_budget(2 * weight_bytes(cfg), where, f"saving {loaded.label} ({params:,} parameters)",
+                 "use a smaller preset", force=force_memory)
     torch.manual_seed(seed)
-    model = build_model(cfg, device=device)
+    model = build_model(cfg, device=where)
     files = save_pretrained(model, cfg, output, force=force)
     size = (output / WEIGHTS_NAME).stat().st_size
     tensors = len(model.state_dict())

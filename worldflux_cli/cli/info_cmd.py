@@ -8,16 +8,17 @@ from typing import Annotated
 import typer
 
 from worldflux_cli.cli.errors import guarded
-from worldflux_cli.cli.options import Format, FormatOpt
+from worldflux_cli.cli.options import MAX_BATCH, MAX_SEQ, Format, FormatOpt
 
 
 @guarded
 def info(
     target: Annotated[str, typer.Argument(help="A preset id (dreamer:size50m, tdmpc2:5m), a config file, '-' or "
-                                               "hf://ORG/NAME[@REV].", show_default=False)],
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size for the training-memory estimate.")] = 16,
-    seq: Annotated[int | None, typer.Option("--seq", min=1, help="Sequence length (DreamerV3, default 64) or "
-                                            "horizon (TD-MPC2, default the config's) for the estimate.")] = None,
+                                               "hf://ORG/NAME or hf://ORG/NAME@REV.", show_default=False)],
+    batch: Annotated[int, typer.Option("--batch", min=1, max=MAX_BATCH,
+                                       help="Batch size for the training-memory estimate.")] = 16,
+    seq: Annotated[int | None, typer.Option("--seq", min=1, max=MAX_SEQ, help="Sequence length (DreamerV3, default "
+                                            "64) or horizon (TD-MPC2, default the config's) for the estimate.")] = None,
     format: FormatOpt = Format.text,
 ) -> None:
     """Key dimensions, parameters per component, and memory of a model, without allocating it.

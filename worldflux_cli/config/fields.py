@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+#: The largest size of one observation dimension (C, H, W or D).
+MAX_OBS_DIM = 1 << 16
+
 
 def spec(
     default: Any,
@@ -24,6 +27,7 @@ def spec(
     min_items: int | None = None,
     max_items: int | None = None,
     item_minimum: int | None = None,
+    item_maximum: int | None = None,
     keys: tuple[str, ...] | None = None,
     derived: str | None = None,
     const: bool = False,
@@ -47,6 +51,7 @@ def spec(
         "minItems": min_items,
         "maxItems": max_items,
         "item_minimum": item_minimum,
+        "item_maximum": item_maximum,
         "keys": keys,
         "derived": derived,
         "const": const,

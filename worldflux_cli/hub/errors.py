@@ -89,9 +89,10 @@ def _first_line(text: str) -> str:
 
 
 def _is_network_error(exc: BaseException) -> bool:
-    httpx = sys.modules.get("httpx2") or sys.modules.get("httpx")
-    if httpx is not None and isinstance(exc, getattr(httpx, "TransportError", ())):
-        return True
+    for name in ("httpx2", "httpx"):  # huggingface_hub 2.x talks through httpx2, 1.x through httpx
+        client = sys.modules.get(name)
+        if client is not None and isinstance(exc, getattr(client, "TransportError", ())):
+            return True
     hf_errors = sys.modules.get("huggingface_hub.errors")
     if hf_errors is not None and isinstance(exc, hf_errors.OfflineModeIsEnabled):
         return False  # described on its own

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worldflux_cli.hub.errors import LOGIN_HINT, HubError, hub_errors
+from worldflux_cli.hub.errors import LOGIN_HINT, HubError, ModelRefused, hub_errors
 from worldflux_cli.hub.refs import check_repo_id, check_revision
 from worldflux_cli.hub.weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
@@ -34,31 +35,70 @@ class PushResult:
         return data
 
 
-def folder_files(folder: Path) -> list[str]:
-    """Repository paths of the files a push uploads: every file under ``folder`` but hidden ones."""
-    found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+def folder_files(folder: Path) -> tuple[list[str], list[str]]:
+    """(repository paths a push uploads, notes): every regular file under ``folder`` but hidden ones.
+
+    Nothing outside ``folder`` is ever read: a symbolic link that resolves outside it is refused with its
+    name, and so is anything that is not a regular file (a fifo, a socket, a device). A link to a file
+    inside the folder is not uploaded a second time: its target is (a note says so).
+    """
+    root = folder.resolve()
+    found, notes, outside, odd = [], [], [], []
+    for top, dirs, names in os.walk(folder):
+        for name in sorted(dirs):
+            path = Path(top) / name
+            if path.is_symlink() and not name.startswith("."):
+                if not _inside(path.resolve(), root):
+                    outside.append(path.relative_to(folder).as_posix() + "/")
+                else:
+                    notes.append(f"{path.relative_to(folder).as_posix()}/ is a link to a folder inside {folder}; "
+                                 "its files are uploaded once, under their own path")
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(top) / d).is_symlink())
         for name in names:
-            path = Path(root) / name
-            if not name.startswith(".") and path.is_file():
-                found.append(path.relative_to(folder).as_posix())
-    return sorted(found)
+            if name.startswith("."):
+                continue
+            path = Path(top) / name
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                target = path.resolve()
+                if not _inside(target, root):
+                    outside.append(rel)
+                elif target.is_file():
+                    notes.append(f"{rel} is a link to {target.relative_to(root).as_posix()} inside {folder}; "
+                                 "that file is uploaded once, under its own name")
+                else:
+                    odd.append(rel)
+                continue
+            if not stat.S_ISREG(path.lstat().st_mode):
+                odd.append(rel)
+                continue
+            found.append(rel)
+    if outside:
+        raise ModelRefused(f"{folder} holds symbolic links that point outside it: {', '.join(sorted(outside))}",
+                           "nothing was uploaded; copy the files into the folder, or remove the links")
+    if odd:
+        raise ModelRefused(f"{folder} holds entries that are not regular files: {', '.join(sorted(odd))}",
+                           "nothing was uploaded; remove them (fifos, sockets, devices, broken links)")
+    return sorted(found), notes
 
 
-def check_push_folder(folder: Path) -> tuple[Any, list[str]]:
-    """(config, files) of a folder that may be pushed; HubError / ModelRefused otherwise. No network."""
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_push_folder(folder: Path) -> tuple[Any, list[str], list[str]]:
+    """(config, files, notes) of a folder that may be pushed; HubError / ModelRefused otherwise. No network."""
     from worldflux_cli.hub.model_checks import check_folder
 
     if not folder.is_dir():
         raise HubError(f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}",
                        "write one with `worldflux save CONFIG -o DIR`")
-    files = folder_files(folder)
+    files, notes = folder_files(folder)
     for required in (CONFIG_NAME, WEIGHTS_NAME):
         if required not in files:
             raise HubError(f"{folder} has no {required}", "write the folder with `worldflux save CONFIG -o DIR`")
     checked = check_folder(folder, files, str(folder))
-    return checked.config, files
+    return checked.config, files, notes
 
 
 def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None, private: bool = False,
@@ -77,7 +117,7 @@ def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None
         check_revision(revision)
     if tag is not None:
         check_revision(tag)
-    config, files = check_push_folder(folder)
+    config, files, notes = check_push_folder(folder)
 
     from huggingface_hub import CommitOperationAdd, HfApi, constants
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -90,7 +130,6 @@ def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None
         raise HubError(f"not logged in: pushing to {repo_id} needs a Hub token with write access",
                        LOGIN_HINT)
     api = HfApi()
-    notes: list[str] = []
     branch = revision or "main"
     from worldflux_cli.hub.progress import progress_bars
 

@@ -193,5 +193,8 @@ def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, s
     """Write tensors as safetensors (deterministic layout); returns the file size."""
     from safetensors.torch import save_file
 
+    from worldflux_cli.fileio import new_file_mode
+
     save_file({name: t.detach().contiguous() for name, t in tensors.items()}, str(path), metadata=metadata)
+    os.chmod(path, new_file_mode())  # the library writes 0600; a saved file gets the usual mode, as its siblings
     return path.stat().st_size

@@ -695,9 +695,28 @@ class _Parser:
 # Entry point
 
 
+def _looks_utf16_without_bom(data: bytes) -> bool:
+    """ASCII text in UTF-16 has a NUL in every other byte: JSON starts with '{', '[', a quote or space."""
+    head = data[:64]
+    if len(head) < 4 or len(head) % 2:
+        head = head[: len(head) - len(head) % 2]
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2], head[1::2]
+    return (odd.count(0) == len(odd) and 0 not in even[:1]) or (even.count(0) == len(even) and 0 not in odd[:1])
+
+
 def _decode(data: bytes) -> tuple[str | None, ParseError | None, str]:
     """Decode UTF-8 (BOM stripped).  Returns (text, error, text_for_lines)."""
     data = data.removeprefix(_UTF8_BOM)
+    if _looks_utf16_without_bom(data):
+        order = "little" if data[1:2] == b"\0" else "big"
+        return (
+            None,
+            ParseError(ENCODING, f"file looks UTF-16 encoded ({order}-endian, no byte order mark); config "
+                       "files must be UTF-8", 1, 1, ()),
+            data.decode(f"utf-16-{order[0]}e", errors="replace"),
+        )
     try:
         return data.decode("utf-8"), None, ""
     except UnicodeDecodeError as exc:
