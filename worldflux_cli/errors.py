@@ -21,7 +21,25 @@ EXIT_INTERNAL = 3  #: a bug in worldflux
 
 
 class WorldfluxError(Exception):
-    """A failure the user can act on: ``message`` (one line), ``hint``, ``details``, ``exit_code``."""
+    """A failure the user can act on: ``message`` (one line), ``hint``, ``details``, ``exit_code``.
+
+    The base of every error worldflux raises on purpose. The CLI prints it as ``error: MESSAGE``,
+    then the details and ``hint: HINT``, and exits with ``exit_code``; no traceback (set
+    ``WORLDFLUX_DEBUG=1`` to see one).
+
+    Args:
+        message: One line saying what went wrong.
+        hint: The next step for the user ("" when there is none).
+        details: Lines printed above the message (e.g. a validation report).
+        exit_code: Overrides the class's exit code.
+
+    Attributes:
+        message (str): The one-line message.
+        hint (str): The next step.
+        details (list[str]): The lines printed above the message.
+        exit_code (int): The exit code of the command that fails with this error: 2 (could
+            not run) unless a subclass or the constructor says otherwise.
+    """
 
     exit_code: int = EXIT_FAILED
 

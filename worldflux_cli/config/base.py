@@ -11,11 +11,15 @@ from typing import Any, ClassVar, TypeVar
 from worldflux_cli.config import check as _check
 from worldflux_cli.config.enums import DynamicsType, LatentType
 from worldflux_cli.config.errors import ConfigurationError
-from worldflux_cli.config.fields import spec
+from worldflux_cli.config.fields import MAX_OBS_DIM, spec
 from worldflux_cli.config.names import SCHEMA_KEY, canonical_family
 from worldflux_cli.config.presets import get_preset
+from worldflux_cli.fileio import read_bounded, write_atomic
 
 C = TypeVar("C", bound="WorldModelConfig")
+
+#: The largest config file ``load`` reads (a config is a few KB).
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 #: True while a constructor runs on values that were checked just before (from_dict, the validator):
 #: the check runs once per construction, not again in __post_init__.
@@ -26,15 +30,30 @@ _ALREADY_CHECKED: ContextVar[bool] = ContextVar("worldflux_config_already_checke
 class WorldModelConfig:
     """Base configuration for all world models.
 
-    Subclasses (DreamerV3Config, TDMPC2Config) add model-specific fields. Every instance
-    is validated on construction; an invalid one raises ConfigurationError listing all
-    problems.
+    The fields every world model shares: the observation and action spaces, the latent sizes,
+    the optimiser's basics, and where and in what precision the model runs. A config file is
+    this dataclass written as JSON, with ``model_type`` naming the class: ``"dreamer"`` for
+    [DreamerV3Config][worldflux_cli.config.DreamerV3Config], ``"tdmpc2"`` for
+    [TDMPC2Config][worldflux_cli.config.TDMPC2Config], ``"base"`` for this class, which
+    describes a config but builds no model.
 
-    Example::
+    Every instance is checked when it is constructed (types, ranges, allowed values, and the
+    rules between fields, such as derived fields that must agree); an invalid one raises
+    [ConfigurationError][worldflux_cli.config.ConfigurationError] listing every problem at
+    once, not just the first.
 
-        config = WorldModelConfig(obs_shape=(84, 84, 3), action_dim=4)
+    Examples:
+        Write a config to a file and read it back; ``load`` returns the class its
+        ``model_type`` names:
+
+        ```python
+        from worldflux_cli import WorldModelConfig
+
+        config = WorldModelConfig(obs_shape=(3, 84, 84), action_dim=4)
         config.save("config.json")
         loaded = WorldModelConfig.load("config.json")
+        assert loaded == config
+        ```
     """
 
     #: model_type value of this class in config files.
@@ -56,7 +75,7 @@ class WorldModelConfig:
         "Observation shape: (C, H, W) for images, (D,) for vectors.",
         min_items=1,
         max_items=3,
-        item_minimum=1,
+        item_minimum=1, item_maximum=MAX_OBS_DIM,
     )
     action_dim: int = spec(4, "Number of actions (discrete) or action dimensions (continuous).",
                            minimum=1, maximum=65536)
@@ -83,6 +102,7 @@ class WorldModelConfig:
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
+        """Normalise JSON-shaped values, fill derived fields, then check the config (once)."""
         self._normalise()
         for name, value in self.derived_values(self._raw_dict()).items():
             if getattr(self, name) is None:
@@ -100,10 +120,18 @@ class WorldModelConfig:
 
     @classmethod
     def from_checked(cls: type[C], values: dict[str, Any]) -> C:
-        """Construct from ``values`` (a JSON-shaped dict) that ``check_values`` just found valid for ``cls``.
+        """Construct from values that were just checked, without checking them again.
 
-        For the validation pipeline, which has checked the document already: the check is not run
-        twice. Anything else should use ``from_dict``.
+        For the validation pipeline, which has run the full check on the document already
+        (``worldflux_cli.config.check.check_values``); the check is not run twice. Anything
+        else should call [from_dict][worldflux_cli.config.WorldModelConfig.from_dict], which checks.
+
+        Args:
+            values: A JSON-shaped dict (lists, enum values as strings) that the check found
+                valid for this class.
+
+        Returns:
+            An instance of this class holding ``values``.
         """
         token = _ALREADY_CHECKED.set(True)
         try:
@@ -124,9 +152,17 @@ class WorldModelConfig:
 
     @classmethod
     def derived_values(cls, values: dict[str, Any]) -> dict[str, Any]:
-        """Values of derived fields computed from ``values`` (a config dict).
+        """Compute the derived fields from the fields they are derived from.
 
-        Returns only the fields it could compute (inputs present and well typed).
+        A derived field (e.g. DreamerV3's ``stoch_dim = stoch_discrete * stoch_classes``) is
+        filled in when absent and must agree when given. The base class has none.
+
+        Args:
+            values: A config dict (JSON-shaped), possibly incomplete or ill-typed.
+
+        Returns:
+            The derived fields that could be computed, by name (only those whose inputs are
+            present and well typed). Empty for the base class.
         """
         return {}
 
@@ -135,16 +171,51 @@ class WorldModelConfig:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def to_dict(self) -> dict[str, Any]:
-        """Convert the configuration to a JSON-ready dict (derived fields included)."""
+        """Convert the configuration to a JSON-ready dict.
+
+        Every field is included, derived ones too; tuples become lists and enums their string
+        values, so ``json.dumps(config.to_dict())`` is the config file.
+
+        Returns:
+            A dict of field name to JSON value, in the fields' declaration order.
+
+        Examples:
+            ```python
+            from worldflux_cli import TDMPC2Config
+
+            d = TDMPC2Config.from_size("5m").to_dict()
+            assert d["model_type"] == "tdmpc2" and d["deter_dim"] == d["latent_dim"]
+            ```
+        """
         return {name: _jsonable(value) for name, value in self._raw_dict().items()}
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
-        """Create a configuration from a dict.
+        """Create a configuration from a dict, checking it.
 
-        On the base class, ``model_type`` picks the subclass. Unknown keys, wrong types,
-        out-of-range values and derived fields that disagree raise ConfigurationError
-        with every problem listed.
+        Called on the base class, ``model_type`` picks the subclass (aliases such as
+        ``"dreamerv3"`` work); called on a subclass, the dict is read as that family and
+        ``model_type`` defaults to it. Missing fields take their defaults; derived fields are
+        filled in. A ``"$schema"`` key is ignored.
+
+        Args:
+            d: The config as a JSON-shaped dict (e.g. ``json.load`` of a config file).
+
+        Returns:
+            An instance of the class ``model_type`` names (or of the class it is called on).
+
+        Raises:
+            ConfigurationError: ``d`` is not a dict, or ``model_type`` is unknown, or it has
+                unknown keys, wrong types, out-of-range values, or derived fields that disagree.
+                Its ``problems`` list every one.
+
+        Examples:
+            ```python
+            from worldflux_cli import DreamerV3Config, WorldModelConfig
+
+            config = WorldModelConfig.from_dict({"model_type": "dreamer", "deter_dim": 512})
+            assert isinstance(config, DreamerV3Config) and config.latent_dim == 512 + 32 * 16
+            ```
         """
         if not isinstance(d, dict):
             raise ConfigurationError(f"a config must be a JSON object, not {type(d).__name__}")
@@ -157,18 +228,44 @@ class WorldModelConfig:
         return target.from_checked(values)
 
     def save(self, path: str | Path) -> None:
-        """Save the configuration as JSON, atomically (temp file + rename)."""
-        from worldflux_cli.fileio import write_atomic
+        """Save the configuration as a JSON config file.
 
+        The file is written atomically (a temp file in the same folder, then a rename): a
+        reader sees the old file or the whole new one. An existing file is replaced.
+
+        Args:
+            path: Where to write the file; its folder must exist.
+
+        Raises:
+            OSError: The file could not be written (missing folder, no permission, disk full).
+        """
         write_atomic(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> WorldModelConfig:
-        """Load a configuration file; returns the subclass named by its ``model_type``.
+        """Load a config file, checking it.
 
-        Raises FileNotFoundError, json.JSONDecodeError or ConfigurationError.
+        On the base class the file's ``model_type`` picks the class; on a subclass the file is
+        read as that family. Duplicate keys are refused (JSON allows them; a config should not).
+        For line and column of each problem, run ``worldflux validate FILE``.
+
+        Args:
+            path: The config file (JSON, UTF-8).
+
+        Returns:
+            An instance of the class the file's ``model_type`` names (DreamerV3Config,
+            TDMPC2Config or WorldModelConfig).
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist (other OSErrors, such as PermissionError,
+                as the system raises them).
+            UnicodeDecodeError: The file is not UTF-8.
+            json.JSONDecodeError: The file is not valid JSON.
+            ConfigurationError: The config is invalid, or has a duplicate key.
+            WorldfluxError: ``path`` is not a regular file, or is over 16 MiB (a config is a
+                few KB).
         """
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_FILE_BYTES, "config file").decode("utf-8")
         data = json.loads(text, object_pairs_hook=_reject_duplicates)
         base = WorldModelConfig if cls is WorldModelConfig else cls
         return base.from_dict(data)
@@ -177,9 +274,33 @@ class WorldModelConfig:
     def from_size(cls: type[C], size: str, **overrides: Any) -> C:
         """Create a configuration from a size preset, with optional overrides.
 
-        Raises ValueError for an unknown size. When overrides change a dimension the
-        preset fixes, the config is renamed ``<size>-custom`` (unless ``model_name`` is
-        given), because the preset's name would no longer be true.
+        The preset (see the class's size presets, or ``worldflux presets``) sets the model's
+        dimensions and reference shapes; ``overrides`` change any field. When they change a
+        field the preset fixes, the config is renamed ``<size>-custom`` (unless ``model_name``
+        is given), because the preset's name would no longer be true. Overriding only the
+        shapes of your environment (``obs_shape``, ``action_dim``) keeps the name.
+
+        Args:
+            size: A preset name of this family, e.g. ``"size50m"`` or ``"5m"``.
+            **overrides: Field values that replace the preset's.
+
+        Returns:
+            The configuration, checked.
+
+        Raises:
+            ValueError: ``size`` is not a preset of this family (the message suggests the
+                closest name). The base class has no presets.
+            ConfigurationError: The overrides make the config invalid.
+
+        Examples:
+            ```python
+            from worldflux_cli import DreamerV3Config
+
+            config = DreamerV3Config.from_size("size12m", action_dim=6)
+            assert config.model_name == "size12m"
+            wider = DreamerV3Config.from_size("size12m", hidden_dim=512)
+            assert wider.model_name == "size12m-custom"
+            ```
         """
         preset = get_preset(cls.family, size)  # ValueError when unknown
         values = preset.config_values()
@@ -191,6 +312,11 @@ class WorldModelConfig:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The names of this class's fields, in declaration order.
+
+        Returns:
+            Every field of a config file of this family (``model_type`` first).
+        """
         return [f.name for f in dataclasses.fields(cls)]
 
 

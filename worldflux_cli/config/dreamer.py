@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.enums import DynamicsType, LatentType
-from worldflux_cli.config.fields import resolve_coders, spec
+from worldflux_cli.config.fields import MAX_OBS_DIM, resolve_coders, spec
 
 LOSS_KEYS = ("reconstruction", "reward", "continue", "kl")
 
@@ -16,16 +16,29 @@ LOSS_KEYS = ("reconstruction", "reward", "continue", "kl")
 class DreamerV3Config(WorldModelConfig):
     """DreamerV3 world model configuration.
 
-    An RSSM with a block-diagonal GRU core and ``stoch_discrete`` categorical latents of
-    ``stoch_classes`` classes each. ``stoch_dim`` (= stoch_discrete * stoch_classes) and
-    ``latent_dim`` (= deter_dim + stoch_dim, the feature size the heads read) are derived.
-    Size presets: size12m, size25m, size50m, size100m, size200m (see presets/dreamer.json).
+    DreamerV3 (Hafner et al., 2023) learns a recurrent state-space model (RSSM) of its
+    environment and trains an actor and a critic on trajectories imagined in it. The RSSM's
+    state has a deterministic part ``h`` (``deter_dim``, the hidden state of a block-diagonal GRU
+    core with ``gru_blocks`` blocks) and a stochastic part ``z``: ``stoch_discrete`` categorical
+    variables of ``stoch_classes`` classes each, mixed with 1% uniform (``unimix``). Images go
+    through a CNN encoder and decoder, vectors through MLPs; rewards and values are predicted
+    with two-hot heads over symlog-spaced bins.
 
-    Example::
+    Two fields are derived and filled in for you: ``stoch_dim = stoch_discrete * stoch_classes``
+    and ``latent_dim = deter_dim + stoch_dim`` (the feature size the heads read). The model
+    family fixes ``model_type``, ``latent_type`` (categorical) and ``dynamics_type`` (RSSM).
 
-        config = DreamerV3Config.from_size("size12m")
-        config = DreamerV3Config(obs_shape=(3, 64, 64), action_dim=4, deter_dim=1024,
-                                 stoch_discrete=16, stoch_classes=16)
+    Examples:
+        From a size preset, for an environment with 6 discrete actions, or field by field:
+
+        ```python
+        from worldflux_cli import DreamerV3Config
+
+        config = DreamerV3Config.from_size("size12m", action_dim=6)
+        small = DreamerV3Config(obs_shape=(3, 64, 64), action_dim=4, deter_dim=1024,
+                                stoch_discrete=16, stoch_classes=16)
+        assert small.stoch_dim == 256 and small.latent_dim == 1024 + 256
+        ```
     """
 
     family: ClassVar[str] = "dreamer"
@@ -35,7 +48,7 @@ class DreamerV3Config(WorldModelConfig):
     obs_shape: tuple[int, ...] = spec(
         (3, 64, 64),
         "Observation shape: (C, H, W) images use the CNN encoder/decoder, (D,) vectors the MLP ones.",
-        min_items=1, max_items=3, item_minimum=1,
+        min_items=1, max_items=3, item_minimum=1, item_maximum=MAX_OBS_DIM,
     )
     action_type: str = spec("discrete", "Action space type.", enum=("continuous", "discrete"))
     latent_type: LatentType = spec(LatentType.CATEGORICAL, "Latent representation (categorical for DreamerV3).",
@@ -69,9 +82,10 @@ class DreamerV3Config(WorldModelConfig):
     cnn_depth: int = spec(32, "Base channel count of the CNN; stage i has cnn_depth * cnn_multipliers[i].",
                           minimum=1, maximum=4096, architecture=True)
     cnn_kernels: tuple[int, ...] = spec((5, 5, 5, 5), "Kernel size of each CNN stage (each stage halves H and W).",
-                                        min_items=1, max_items=8, item_minimum=1, architecture=True)
+                                        min_items=1, max_items=8, item_minimum=1, item_maximum=32,
+                                        architecture=True)
     cnn_multipliers: tuple[int, ...] = spec((2, 3, 4, 4), "Channel multiplier of each CNN stage.", min_items=1,
-                                            max_items=8, item_minimum=1, architecture=True)
+                                            max_items=8, item_minimum=1, item_maximum=64, architecture=True)
     reward_num_bins: int = spec(255, "Bins of the two-hot reward and critic heads (symexp-spaced).", minimum=2,
                                 maximum=4096, architecture=True)
     unimix: float = spec(0.01, "Uniform mixture added to the categorical latents and discrete actor.", minimum=0,
@@ -102,6 +116,15 @@ class DreamerV3Config(WorldModelConfig):
 
     @classmethod
     def derived_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Compute ``stoch_dim`` and ``latent_dim`` from the fields they are derived from.
+
+        Args:
+            values: A config dict (JSON-shaped), possibly incomplete or ill-typed.
+
+        Returns:
+            ``stoch_dim`` (= stoch_discrete * stoch_classes) when both are integers, and
+            ``latent_dim`` (= deter_dim + stoch_dim) when ``deter_dim`` is one too.
+        """
         out: dict[str, Any] = {}
         disc, classes, deter = (values.get(k) for k in ("stoch_discrete", "stoch_classes", "deter_dim"))
         if _is_int(disc) and _is_int(classes):
@@ -111,11 +134,20 @@ class DreamerV3Config(WorldModelConfig):
         return out
 
     def resolved_encoder(self) -> str:
-        """'cnn' or 'mlp': the encoder this config builds."""
+        """The encoder this config builds, with ``encoder_type="auto"`` resolved.
+
+        Returns:
+            ``"cnn"`` or ``"mlp"``; ``"auto"`` picks the CNN for a (C, H, W) observation and
+            the MLP for a (D,) vector.
+        """
         return resolve_coders(self.obs_shape, self.encoder_type, self.decoder_type)[0]
 
     def resolved_decoder(self) -> str:
-        """'cnn' or 'mlp': the decoder this config builds."""
+        """The decoder this config builds, with ``decoder_type="auto"`` resolved.
+
+        Returns:
+            ``"cnn"`` or ``"mlp"``; ``"auto"`` matches the encoder.
+        """
         return resolve_coders(self.obs_shape, self.encoder_type, self.decoder_type)[1]
 
 

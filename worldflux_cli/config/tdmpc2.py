@@ -7,23 +7,35 @@ from typing import Any, ClassVar
 
 from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.enums import DynamicsType, LatentType
-from worldflux_cli.config.fields import spec
+from worldflux_cli.config.fields import MAX_OBS_DIM, spec
 
 
 @dataclasses.dataclass
 class TDMPC2Config(WorldModelConfig):
     """TD-MPC2 world model configuration.
 
-    A SimNorm latent (groups of ``simnorm_dim``), MLP dynamics, a two-hot reward head, an
-    ensemble of ``num_q_networks`` Q heads and a policy prior, planned with MPPI.
-    Continuous actions only. ``deter_dim`` (= latent_dim) and ``stoch_dim`` (= 0) are
-    derived: the latent is deterministic. Size presets: 5m, 19m, 48m, 317m
-    (see presets/tdmpc2.json).
+    TD-MPC2 (Hansen et al., 2024) is an implicit, decoder-free world model: an encoder maps the
+    observation to a latent of ``latent_dim`` values normalised with SimNorm (softmax over
+    groups of ``simnorm_dim``); MLPs predict the next latent, the reward (two-hot over
+    ``num_bins`` bins) and the values of an ensemble of ``num_q_networks`` Q functions; a policy
+    prior proposes actions. Acting plans with MPPI: ``iterations`` rounds of ``num_samples``
+    action sequences over ``horizon`` steps, refit to the ``num_elites`` best.
 
-    Example::
+    Continuous actions only. Two fields are derived: ``deter_dim`` (= ``latent_dim``) and
+    ``stoch_dim`` (= 0), because the latent is deterministic. The model family fixes
+    ``model_type``, ``latent_type`` (SimNorm) and ``dynamics_type`` (MLP).
+
+    Examples:
+        From a size preset, for a 39-dimensional observation and 6 action dimensions, or
+        field by field:
+
+        ```python
+        from worldflux_cli import TDMPC2Config
 
         config = TDMPC2Config.from_size("5m", obs_shape=(39,), action_dim=6)
-        config = TDMPC2Config(obs_shape=(39,), action_dim=6, latent_dim=256, hidden_dim=256)
+        small = TDMPC2Config(obs_shape=(39,), action_dim=6, latent_dim=256, hidden_dim=256)
+        assert small.deter_dim == 256 and small.stoch_dim == 0
+        ```
     """
 
     family: ClassVar[str] = "tdmpc2"
@@ -32,7 +44,7 @@ class TDMPC2Config(WorldModelConfig):
     model_type: str = spec("tdmpc2", "Model family; 'tdmpc2' for TD-MPC2.", const=True)
     obs_shape: tuple[int, ...] = spec(
         (39,), "Observation shape: (D,) vectors use the MLP encoder, (C, H, W) images the CNN one.",
-        min_items=1, max_items=3, item_minimum=1,
+        min_items=1, max_items=3, item_minimum=1, item_maximum=MAX_OBS_DIM,
     )
     action_dim: int = spec(6, "Action dimensions (continuous, in [-1, 1]).", minimum=1, maximum=65536)
     action_type: str = spec("continuous", "Action space type (TD-MPC2 plans continuous actions only).",
@@ -94,6 +106,15 @@ class TDMPC2Config(WorldModelConfig):
 
     @classmethod
     def derived_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Compute ``deter_dim`` and ``stoch_dim``: the latent is deterministic.
+
+        Args:
+            values: A config dict (JSON-shaped), possibly incomplete or ill-typed.
+
+        Returns:
+            ``stoch_dim`` (always 0), and ``deter_dim`` (= ``latent_dim``) when ``latent_dim``
+            is an integer.
+        """
         latent = values.get("latent_dim")
         out: dict[str, Any] = {"stoch_dim": 0}
         if isinstance(latent, int) and not isinstance(latent, bool):

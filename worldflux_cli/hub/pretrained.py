@@ -31,11 +31,47 @@ def weights_metadata(config: Any) -> dict[str, str]:
 
 def save_pretrained(model: Any, config: Any, directory: str | Path, *, force: bool = False,
                     repo_id: str | None = None) -> list[str]:
-    """Write ``directory``/config.json, model.safetensors (the full state_dict) and README.md (model card).
+    """Save a model and its config as a model folder that ``load_pretrained`` and ``worldflux push`` read.
 
-    The model must be the one ``config`` builds (tensor names, shapes and dtypes are checked first).
-    Refuses a non-empty ``directory`` unless ``force`` (then the three files are replaced). The files are
-    written beside the directory and moved in only when all are complete. Returns the file names.
+    Writes ``directory``/config.json (every field, derived ones included), model.safetensors (the full
+    ``state_dict``: every parameter, the EMA copies included, and the persistent buffers) and README.md
+    (a model card: the key dimensions, the parameter count, usage). The model must be the one ``config``
+    builds: tensor names, shapes and dtypes are checked before anything is written. The files are
+    written beside the folder and moved in only when all three are complete, so the folder never holds
+    a partial save. The same model gives the same bytes.
+
+    Args:
+        model: The PyTorch model, as ``build_model(config)`` returns it (trained or not), on a real
+            device (not ``meta``).
+        config: The config the model was built from (a DreamerV3Config or TDMPC2Config).
+        directory: The folder to write; created with its parents when missing.
+        force: Write into a non-empty folder, replacing config.json, model.safetensors and README.md
+            (other files are left alone).
+        repo_id: The Hub repository (``ORG/NAME``) the model card's usage section names; a
+            placeholder when None.
+
+    Returns:
+        The names of the files written (``["config.json", "model.safetensors", "README.md"]``).
+
+    Raises:
+        TypeError: ``config`` is not a config object.
+        ModelRefused: The model's tensors are not those ``config`` builds (the ``details`` list
+            every difference).
+        HubError: ``directory`` is a file, or a non-empty folder and ``force`` is not set, or the
+            model is on the meta device.
+
+    Examples:
+        ```python
+        from worldflux_cli import DreamerV3Config
+        from worldflux_cli.hub import load_pretrained, save_pretrained
+        from worldflux_cli.models import build_model
+
+        config = DreamerV3Config.from_size("tiny", device="cpu")
+        model = build_model(config)
+        save_pretrained(model, config, "dreamer-tiny")
+        loaded, loaded_config = load_pretrained("dreamer-tiny")
+        assert loaded_config == config
+        ```
     """
     from worldflux_cli.config import WorldModelConfig
     from worldflux_cli.hub.card import render_card
@@ -73,13 +109,32 @@ def save_pretrained(model: Any, config: Any, directory: str | Path, *, force: bo
 
 def load_pretrained(dir_or_repo: str | Path, revision: str | None = None, *,
                     device: Any = None) -> tuple[Any, Any]:
-    """(model, config) from a saved folder, or from the Hub (``ORG/NAME[@REV]`` or ``hf://ORG/NAME[@REV]``).
+    """Load a model and its config from a model folder or from the Hugging Face Hub.
 
-    Everything is checked before a tensor is loaded: a Hub download against the Hub's recorded hashes,
-    then the config's validity and the weights' names, shapes and dtypes against the model it builds; no
-    pickle is ever read. The model is built on ``device`` (default: the config's ``device``, 'auto' meaning
-    CUDA when available) in the config's ``dtype``. Raises HubError / ModelRefused (worldflux_cli.hub.errors)
-    or InvalidConfig (worldflux_cli.loading), each with a message and a hint.
+    Everything is checked before a tensor is loaded: a Hub download against the Hub's recorded
+    hashes, then the config's validity, then the weights' tensor names, shapes and dtypes against the
+    model the config builds; no pickle is ever read. A download that fails a check is deleted from
+    the cache. The model is built on ``device`` in the config's ``dtype`` and its weights loaded
+    strictly (every tensor, nothing missing or extra).
+
+    Args:
+        dir_or_repo: A folder written by ``save_pretrained`` (or ``worldflux save`` / ``pull``), or
+            a Hub repository: ``ORG/NAME``, ``ORG/NAME@REV`` or ``hf://ORG/NAME@REV``.
+        revision: The branch, tag or commit of a Hub repository (or give ``@REV``); must be None
+            for a local folder.
+        device: Where to build the model: a ``torch.device`` or ``"cpu"``, ``"cuda"``,
+            ``"cuda:N"``, ``"auto"`` (CUDA when available). Default: the config's ``device``.
+
+    Returns:
+        ``(model, config)``, the ``torch.nn.Module`` with the saved weights and its config.
+
+    Raises:
+        HubError: The folder or repository cannot be read, the Hub cannot be reached, ``revision``
+            was given for a local folder, or ``device`` is ``"meta"`` (exit code 2 in the CLI).
+        ModelRefused: A file fails a check (a pickle file, weights that do not fit the config, a
+            download whose hash does not match the Hub's record).
+        InvalidConfig: The config.json is invalid (``worldflux_cli.loading.InvalidConfig``, its
+            ``details`` the validation report).
     """
     from worldflux_cli.hub.model_checks import check_folder
 
