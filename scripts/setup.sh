@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install worldflux with its test tools. Sourced by demo.sh and test.sh.
+# Create .venv (if missing) and install worldflux with its test and documentation tools and its environments.
+# Sourced by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -10,4 +11,5 @@ fi
 # torch first, pinned: 2.13.0 is the CPU build this project is tested with; an open range would
 # pull a multi-GB CUDA build.
 python -m pip install -q --disable-pip-version-check torch==2.13.0
-python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# envs: dm_control, mujoco and gymnasium, pinned in pyproject.toml (tests/envs runs real environments).
+python -m pip install -q --disable-pip-version-check -e ".[dev,docs,envs]"

@@ -7,6 +7,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
+from worldflux_cli.config.documents import SCHEMAS, render_document_schema
 from worldflux_cli.config.registry import FAMILIES
 from worldflux_cli.config.schema import build_schema, committed_schema_path, render_schema
 
@@ -34,6 +35,15 @@ def test_committed_schemas_match_the_classes(family):
         f"{path} is stale: run `worldflux schema --write`"
 
 
+@pytest.mark.parametrize("name", list(SCHEMAS))
+def test_every_committed_schema_matches_its_classes_run_file_and_sections_too(name):
+    path = committed_schema_path(name)
+    assert path.read_text(encoding="utf-8") == render_document_schema(name), \
+        f"{path} is stale: run `worldflux schema --write`"
+    Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    assert {"training", "env", "run"} <= set(SCHEMAS)
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_schemas_are_valid_draft_2020_12_and_strict(family):
     schema = build_schema(FAMILIES[family])
@@ -50,6 +60,8 @@ def test_schemas_are_valid_draft_2020_12_and_strict(family):
 def test_schema_command(cli, tmp_path):
     out = cli("schema", "tdmpc2")
     assert out.exit_code == 0 and json.loads(out.stdout)["title"] == "worldflux TD-MPC2 config"
-    assert set(json.loads(cli("schema").stdout)) == set(FAMILIES)
+    assert set(json.loads(cli("schema").stdout)) == set(SCHEMAS) == set(FAMILIES) | {"training", "env", "run"}
+    assert json.loads(cli("schema", "training").stdout)["title"] == "worldflux training config"
+    assert json.loads(cli("schema", "run").stdout)["required"] == ["model", "env"]
     assert cli("schema", "--check").exit_code == 0
     assert cli("schema", "nope").exit_code == 2

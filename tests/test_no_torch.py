@@ -1,4 +1,4 @@
-"""Commands that only read configs never import torch (nor the Hub client): pinned here."""
+"""Commands that only read configs never import torch (nor the Hub client, nor the environments): pinned here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, ROOT
 
-HEAVY = ("torch", "huggingface_hub", "safetensors", "numpy")
+HEAVY = ("torch", "huggingface_hub", "safetensors", "numpy", "dm_control", "mujoco", "gymnasium")
 
 SCRIPT = """
 import sys
@@ -34,6 +34,14 @@ print("HEAVY=" + ",".join(heavy))
     ["schema", "dreamer"],
     ["info", "dreamer:size200m"],
     ["info", "tdmpc2:317m", "--format", "json"],
+    ["validate", "--help"],
+    ["new", "-m", "tdmpc2", "-s", "5m"],
+    ["validate", str(EXAMPLES / "valid" / "run-tdmpc2-walker.json")],
+    ["validate", str(EXAMPLES / "valid" / "run-dreamer-preset-env-string.json")],
+    ["validate", str(EXAMPLES / "invalid" / "WF420-run-env-suite.json")],
+    ["diff", str(EXAMPLES / "valid" / "run-tdmpc2-walker.json"), str(EXAMPLES / "valid" / "run-tdmpc2-walker.json")],
+    ["schema", "run"],
+    ["info", str(EXAMPLES / "valid" / "run-tdmpc2-walker.json")],
 ], ids=lambda a: " ".join(a)[:40])
 def test_config_commands_do_not_import_torch(args, tmp_path):
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(heavy=HEAVY), *args], cwd=tmp_path,

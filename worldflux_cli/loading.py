@@ -9,13 +9,15 @@ read at all raises :class:`worldflux_cli.sources.SourceError` (exit code 2).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.names import MODEL_FAMILIES
+from worldflux_cli.config.run import RunConfig
 from worldflux_cli.errors import InvalidInput
 from worldflux_cli.sources import read_source
 from worldflux_cli.validation.report import render_text
-from worldflux_cli.validation.validate import FileReport, validate_bytes, with_param_count
+from worldflux_cli.validation.validate import FileReport, Fit, validate_bytes, with_param_count
 
 
 class InvalidConfig(InvalidInput):
@@ -31,18 +33,35 @@ class Loaded:
     report: FileReport
 
     @property
+    def run(self) -> RunConfig | None:
+        """The run, when the reference is a run file (``config`` is then the run's model)."""
+        return self.report.run
+
+    @property
     def params(self) -> int | None:
         """Trainable parameters (torch-free count) of a model family's config."""
         return self.report.params
 
 
-def report_of(ref: str, *, allow_presets: bool = True) -> FileReport:
-    """The validation report of a config reference, with the parameter count of a valid one.
+def report_of(ref: str, *, allow_presets: bool = True, fit: Fit | None = None) -> FileReport:
+    """The validation report of a config or run reference, with the parameter count of a valid one.
 
-    SourceError when the reference cannot be read.
+    A run file's model given as a path is read relative to the run file's folder (the current folder for
+    standard input; a Hub reference names its model inline or by preset id). ``fit`` checks the valid
+    model against an environment (``validate --env``). SourceError when the reference cannot be read.
     """
     src = read_source(ref, allow_presets=allow_presets)
-    return with_param_count(validate_bytes(src.data, src.label))
+    return with_param_count(validate_bytes(src.data, src.label, base_dir=_base_dir(ref), fit=fit))
+
+
+def _base_dir(ref: str) -> Path | None:
+    """The folder a run file's relative model path is read from, or None where there is none (hf://, presets)."""
+    if ref == "-":
+        return Path.cwd()
+    if ref.startswith("hf://"):
+        return None
+    path = Path(ref)
+    return path.parent if path.is_file() else None
 
 
 def config_from_bytes(data: bytes | str, label: str, *, model: bool = True, consequence: str = "") -> Loaded:

@@ -12,42 +12,49 @@ from worldflux_cli.errors import EXIT_INVALID, WorldfluxError
 
 @guarded
 def schema(
-    family: Annotated[str | None, typer.Argument(help="dreamer, tdmpc2 or base; all when absent.",
+    family: Annotated[str | None, typer.Argument(help="dreamer, tdmpc2 or base (a model config), run (a run file), "
+                                                 "training or env (a run file's sections); all when absent.",
                                                  show_default=False)] = None,
     write: Annotated[bool, typer.Option("--write", help="Rewrite the schema files in schemas/.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when schemas/ differs from the classes.")] = False,
 ) -> None:
-    """Print the JSON Schema (Draft 2020-12) of a config family, or rewrite schemas/.
+    """Print the JSON Schema (Draft 2020-12) of a config family or a run file, or rewrite schemas/.
 
     The schemas are generated from the config classes, the single source of field names,
-    types, ranges, defaults and descriptions.
+    types, ranges, defaults and descriptions. The run file's schema embeds those of its
+    sections (env, model, training).
 
     Examples:
 
       worldflux schema dreamer > dreamer.schema.json
 
+      worldflux schema run
+
       worldflux schema --check
     """
     import json
 
-    from worldflux_cli.config.registry import FAMILIES, canonical_family
-    from worldflux_cli.config.schema import build_schema, committed_schema_path, render_schema
+    from worldflux_cli.config.documents import SCHEMAS, render_document_schema
+    from worldflux_cli.config.registry import canonical_family, suggest
+    from worldflux_cli.config.schema import committed_schema_path
     from worldflux_cli.fileio import write_atomic
 
     try:
-        names = [canonical_family(family)] if family else list(FAMILIES)
-    except ValueError as exc:  # unknown family: a usage error
-        raise WorldfluxError(exc.message, "families: " + ", ".join(FAMILIES)) from None
+        names = [family if family in SCHEMAS else canonical_family(family)] if family else list(SCHEMAS)
+    except ValueError:  # unknown name: a usage error
+        close = suggest(family, list(SCHEMAS))
+        raise WorldfluxError(f"no schema named {family!r}" + (f"; did you mean {close!r}?" if close else ""),
+                             "names: " + ", ".join(SCHEMAS)) from None
     if not (write or check):
         if family:
-            typer.echo(render_schema(FAMILIES[names[0]]), nl=False)
+            typer.echo(render_document_schema(names[0]), nl=False)
         else:
-            typer.echo(json.dumps({n: build_schema(FAMILIES[n]) for n in names}, indent=2))
+            typer.echo(json.dumps({n: SCHEMAS[n]() for n in names}, indent=2))
         return
     stale = []
     for name in names:
         path = committed_schema_path(name)
-        text = render_schema(FAMILIES[name])
+        text = render_document_schema(name)
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from worldflux_cli.config.problems import Problem
 from worldflux_cli.config.rules import rule_problems
+from worldflux_cli.config.schema import nullable_fields
 from worldflux_cli.config.schema_check import schema_problems
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,8 +18,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def check_values(values: dict[str, Any], cls: type[WorldModelConfig]) -> list[Problem]:
-    """Every problem of ``values`` (a JSON-shaped dict) as a config of ``cls``, without positions."""
-    return schema_problems(values, cls) + rule_problems(values, cls)
+    """Every problem of ``values`` (a JSON-shaped dict) as a config of ``cls``, without positions.
+
+    A null in a nullable field (``schema.nullable_fields``: "take it from elsewhere") is a value, not a
+    mistake: it passes the schema. The rules see a field the schema refused as absent (None): a wrong type
+    or an out-of-range value is reported once, by the schema, and never reaches a rule's arithmetic or its
+    hint.
+    """
+    nullable = nullable_fields(cls)
+    schema = schema_problems({k: v for k, v in values.items() if not (v is None and k in nullable)}, cls)
+    refused = {p.where[0] for p in schema if p.severity == "error" and p.where}
+    clean = {k: (None if k in refused else v) for k, v in values.items()}
+    return schema + rule_problems(clean, cls)
 
 
 def errors_of(problems: list[Problem]) -> list[Problem]:

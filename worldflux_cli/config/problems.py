@@ -43,6 +43,27 @@ CODES: dict[str, str] = {
     "WF215": "min_std greater than max_std",
     # warnings
     "WF301": "image observation looks channels-last",
+    # training section of a run (worldflux_cli.config.training_rules)
+    "WF401": "prefill_steps greater than total_steps",
+    "WF402": "eval_interval greater than total_steps",
+    "WF403": "checkpoint_interval greater than total_steps",
+    "WF404": "log_interval greater than total_steps",
+    "WF405": "batch_size x sequence_length greater than replay_size",
+    # a run: training against its model (worldflux_cli.config.run)
+    "WF410": "TD-MPC2 sequence_length is not horizon + 1",
+    "WF411": "a learning rate the model does not have",
+    # the env section (worldflux_cli.config.env_ids)
+    "WF420": "environment id is not SUITE:NAME with a known suite",
+    "WF421": "pixel observations asked of an environment that has none",
+    # a config against a real environment (`validate --env`, worldflux_cli.envs.fit)
+    "WF430": "obs_shape does not fit the environment",
+    "WF431": "action_dim does not fit the environment",
+    "WF432": "action_type does not fit the environment",
+    "WF433": "unknown environment",
+    "WF434": "no environment to check against",
+    "WF435": "environment not supported",
+    # the model of a run given as a reference
+    "WF440": "model reference cannot be read",
 }
 
 

@@ -10,9 +10,11 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from worldflux_cli.config.env_ids import rule_env
 from worldflux_cli.config.fields import field_default, resolve_coders
 from worldflux_cli.config.presets import presets_of
 from worldflux_cli.config.problems import Problem, error, warning
+from worldflux_cli.config.training_rules import rule_training
 
 if TYPE_CHECKING:  # pragma: no cover
     from worldflux_cli.config.base import WorldModelConfig
@@ -112,18 +114,26 @@ def rule_dreamer(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Pro
         return
     deter, blocks = v.get("deter_dim"), v.get("gru_blocks")
     if _int(deter) and _int(blocks) and blocks > 0 and deter % blocks:
+        near = _divisors_near(deter, blocks, _maximum(cls, "gru_blocks"))
         yield error("WF206", f"gru_blocks = {blocks} does not divide deter_dim = {deter}",
-                    f"use gru_blocks in {_divisors_near(deter, blocks)}", ("gru_blocks",))
+                    f"use gru_blocks in {near}", ("gru_blocks",))
     kernels, mults = v.get("cnn_kernels"), v.get("cnn_multipliers")
     if isinstance(kernels, list) and isinstance(mults, list) and len(kernels) != len(mults):
         yield error("WF207", f"cnn_kernels has {len(kernels)} stages but cnn_multipliers has {len(mults)}",
                     "give one kernel size and one channel multiplier per CNN stage", ("cnn_multipliers",))
 
 
-def _divisors_near(n: int, k: int) -> str:
-    divs = [d for d in range(1, min(n, 4096) + 1) if n % d == 0]
+def _divisors_near(n: int, k: int, most: int) -> str:
+    """The (up to) four divisors of ``n`` closest to ``k`` that a field bounded by ``most`` may take."""
+    divs = [d for d in range(1, min(n, most) + 1) if n % d == 0]
     divs.sort(key=lambda d: abs(d - k))
     return "{" + ", ".join(map(str, sorted(divs[:4]))) + "}"
+
+
+def _maximum(cls: type[WorldModelConfig], name: str) -> int:
+    """The largest value the field ``name`` of ``cls`` may take (its declared maximum)."""
+    meta = next(f.metadata for f in dataclasses.fields(cls) if f.name == name)
+    return meta["maximum"] if meta["maximum"] is not None else 1 << 62
 
 
 def rule_tdmpc2(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Problem]:
@@ -132,9 +142,9 @@ def rule_tdmpc2(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Prob
     latent, group = v.get("latent_dim"), v.get("simnorm_dim")
     if _int(latent) and _int(group) and group > 0 and latent % group:
         down, up = latent - latent % group, latent - latent % group + group
+        sizes = " or ".join(str(n) for n in (down, up) if 0 < n <= _maximum(cls, "latent_dim"))
         yield error("WF210", f"latent_dim = {latent} is not divisible by simnorm_dim = {group}",
-                    f"use latent_dim {down or up} or {up}, or a simnorm_dim that divides {latent}",
-                    ("latent_dim",))
+                    f"use latent_dim {sizes}, or a simnorm_dim that divides {latent}", ("latent_dim",))
     samples = v.get("num_samples")
     for key, code in (("num_elites", "WF211"), ("num_pi_trajs", "WF212")):
         value = v.get(key)
@@ -148,8 +158,8 @@ def rule_tdmpc2(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Prob
     for lo_key, hi_key, code, strict in (("vmin", "vmax", "WF214", True), ("min_std", "max_std", "WF215", False)):
         lo, hi = v.get(lo_key), v.get(hi_key)
         if _num(lo) and _num(hi) and (lo >= hi if strict else lo > hi):
-            yield error(code, f"{lo_key} = {lo} is not below {hi_key} = {hi}",
-                        f"swap them or lower {lo_key}", (lo_key,))
+            fix = f"swap them ({lo_key} = {hi}, {hi_key} = {lo})" if lo > hi else f"lower {lo_key}, e.g. to {hi - 1}"
+            yield error(code, f"{lo_key} = {lo} is not below {hi_key} = {hi}", fix, (lo_key,))
 
 
 def rule_size_preset(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Problem]:
@@ -169,6 +179,10 @@ RULES: tuple[Rule, ...] = (rule_obs_shape, rule_derived, rule_encoder_fit, rule_
                            rule_size_preset)
 
 
+#: The rules of the run file's other sections, by their ``family`` (the model families use RULES).
+SECTION_RULES: dict[str, tuple[Rule, ...]] = {"training": (rule_training,), "env": (rule_env,)}
+
+
 def rule_problems(values: dict[str, Any], cls: type[WorldModelConfig]) -> list[Problem]:
     filled = filled_values(values, cls)
-    return [p for rule in RULES for p in rule(filled, cls)]
+    return [p for rule in SECTION_RULES.get(cls.family, RULES) for p in rule(filled, cls)]

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import types
 import typing
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from worldflux_cli.config.enums import DynamicsType, LatentType
@@ -69,6 +70,8 @@ def field_schema(cls: type[WorldModelConfig], f: dataclasses.Field) -> dict[str,
         out["enum"] = list(meta["enum"])
     if meta["item_minimum"] is not None:
         out["items"]["minimum"] = meta["item_minimum"]
+    if meta["item_maximum"] is not None:
+        out["items"]["maximum"] = meta["item_maximum"]
     if meta["keys"] is not None:
         value_schema = out.pop("additionalProperties")
         out["properties"] = {k: dict(value_schema, minimum=0) for k in meta["keys"]}
@@ -76,27 +79,54 @@ def field_schema(cls: type[WorldModelConfig], f: dataclasses.Field) -> dict[str,
     return out
 
 
-def build_schema(cls: type[WorldModelConfig]) -> dict[str, Any]:
-    """The JSON Schema of one config family."""
+@cache
+def nullable_fields(cls: type) -> frozenset[str]:
+    """The fields of ``cls`` that take JSON null: typed ``X | None``, default None, not derived.
+
+    Null there means "take the value from elsewhere" (a training config's null learning rate is the
+    model's own), so it is a value, not a missing one. The check (``worldflux_cli.config.check``) lets a
+    null through for these fields before the schema sees the values; the schema written for editors
+    (``render_schema``) allows it in the field's type.
+    """
+    hints = typing.get_type_hints(cls)
+    out = set()
+    for f in dataclasses.fields(cls):
+        optional = type(None) in typing.get_args(hints[f.name])
+        if optional and f.default is None and not f.metadata.get("derived"):
+            out.add(f.name)
+    return frozenset(out)
+
+
+def build_schema(cls: type[WorldModelConfig], *, allow_null: bool = False) -> dict[str, Any]:
+    """The JSON Schema of one config family (or of one section of a run file, such as training).
+
+    ``allow_null`` adds ``"null"`` to the type of the nullable fields (``nullable_fields``): the form
+    written to schemas/ for editors. The check runs without it, after letting those nulls through, so that
+    a wrong value in such a field gets the plain type's message.
+    """
     props: dict[str, Any] = {
         SCHEMA_KEY: {"type": "string", "description": "JSON Schema of this file, for editors."}
     }
+    nullable = nullable_fields(cls) if allow_null else frozenset()
     for f in dataclasses.fields(cls):
         props[f.name] = field_schema(cls, f)
+        if f.name in nullable:
+            props[f.name]["type"] = [props[f.name]["type"], "null"]
     return {
         "$schema": DRAFT,
         "$id": f"urn:worldflux:schema:{cls.family}",
         "title": f"worldflux {cls.family_title} config",
         "description": (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
         "type": "object",
-        "required": ["model_type"],
+        "required": list(getattr(cls, "required_keys", ("model_type",))),
         "properties": props,
         "additionalProperties": False,
     }
 
 
 def render_schema(cls: type[WorldModelConfig]) -> str:
-    return json.dumps(build_schema(cls), indent=2) + "\n"
+    """The schema file's text (the form for editors: nullable fields allow null)."""
+    return json.dumps(build_schema(cls, allow_null=True), indent=2) + "\n"
 
 
 def committed_schema_path(family: str):

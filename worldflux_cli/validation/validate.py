@@ -1,16 +1,29 @@
-"""The validation pipeline: bytes -> parse (positions kept) -> family -> schema -> rules -> report."""
+"""The validation pipeline: bytes -> parse (positions kept) -> family -> schema -> rules -> report.
+
+A document is a model config (its ``model_type`` names the family) or a run file (``"run"``, or
+``model``/``env``/``training`` sections; worldflux_cli.config.run), checked as a whole: a problem in a
+section has its path in the file, so its line and column. An optional ``fit`` check (``validate --env``)
+compares the valid model with a real environment.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from worldflux_cli.config import check as config_check
 from worldflux_cli.config.base import WorldModelConfig
-from worldflux_cli.config.names import ALIASES, MODEL_FAMILIES, SCHEMA_KEY, suggest
+from worldflux_cli.config.names import MODEL_FAMILIES, SCHEMA_KEY
 from worldflux_cli.config.problems import Problem, error
-from worldflux_cli.config.registry import FAMILIES
+from worldflux_cli.config.registry import family_of
+from worldflux_cli.config.run import RunConfig, check_run, is_run_document
 from worldflux_cli.validation import jsonparse
+
+#: A check of a valid model against an environment: (model config, its run or None) -> problems. A problem
+#: whose path starts with "env" is about the run's env section; the others' paths are in the model config.
+Fit = Callable[[WorldModelConfig, "RunConfig | None"], list[Problem]]
 
 _PARSE_CODES = {
     jsonparse.SYNTAX: ("WF001", "fix the JSON syntax at this position"),
@@ -22,9 +35,6 @@ _PARSE_CODES = {
     jsonparse.EMPTY: ("WF006", "write a config with `worldflux new --model dreamer --size tiny -o FILE`"),
 }
 
-#: Keys that only one family has, to guess the family of a file without model_type.
-_TELLTALE = {"stoch_discrete": "dreamer", "gru_blocks": "dreamer", "simnorm_dim": "tdmpc2", "num_q_networks": "tdmpc2"}
-
 
 @dataclass
 class FileReport:
@@ -35,7 +45,9 @@ class FileReport:
     model_type: str | None = None
     lines: list[str] = field(default_factory=list)
     values: dict[str, Any] | None = None  # the parsed object, when it is one
-    config: WorldModelConfig | None = None  # the config object, when the document is valid
+    config: WorldModelConfig | None = None  # the config object, when the document is valid (a run's model)
+    run: RunConfig | None = None  # the run, when the document is a valid run file
+    kind: str = "config"  # "config" or "run"
     params: int | None = None  # trainable parameter count, for a valid config (with_param_count)
 
     @property
@@ -50,8 +62,12 @@ class FileReport:
         return not self.errors and not (strict and self.warnings)
 
 
-def validate_bytes(data: bytes | str, path: str) -> FileReport:
-    """Validate one config document. Never raises for bad input."""
+def validate_bytes(data: bytes | str, path: str, *, base_dir: Path | None = None, fit: Fit | None = None) -> FileReport:
+    """Validate one config or run document. Never raises for bad input.
+
+    ``base_dir``: where a run's model given as a file path is read (the run file's folder); None refuses
+    such paths. ``fit``: a check of the valid model against an environment (``validate --env``).
+    """
     parsed = jsonparse.parse(data)
     report = FileReport(path=path, lines=parsed.lines)
     for err in parsed.errors:
@@ -67,35 +83,56 @@ def validate_bytes(data: bytes | str, path: str) -> FileReport:
             'write {"model_type": "dreamer", ...}; see `worldflux new --help`')))
         return report
     report.values = value
-    cls = _family(value, report, parsed)
-    if cls is None:
-        return report
-    report.model_type = cls.family
-    report.problems.extend(_at(parsed, p) for p in config_check.check_values(value, cls))
+    if is_run_document(value):
+        _validate_run(value, report, parsed, base_dir, fit)
+    else:
+        cls = _family(value, report, parsed)
+        if cls is None:
+            return report
+        report.model_type = cls.family
+        report.problems.extend(_at(parsed, p) for p in config_check.check_values(value, cls))
+        if not report.errors:
+            report.config = cls.from_checked({k: v for k, v in value.items() if k != SCHEMA_KEY})
+            if fit is not None:
+                report.problems.extend(_at(parsed, p) for p in _fit_problems(fit, report.config, None, None))
     report.problems.sort(key=lambda p: (p.line or 0, p.column or 0))
-    if not report.errors:
-        report.config = cls.from_checked({k: v for k, v in value.items() if k != SCHEMA_KEY})
     return report
 
 
+def _validate_run(value: dict[str, Any], report: FileReport, parsed: jsonparse.ParseResult,
+                  base_dir: Path | None, fit: Fit | None) -> None:
+    report.kind = "run"
+    result = check_run(value, base_dir)
+    report.model_type = result.model_class.family if result.model_class is not None else None
+    report.problems.extend(_at(parsed, p) for p in result.problems)
+    if report.errors:
+        return
+    report.run = result.build()
+    report.config = report.run.model
+    if fit is not None:
+        found = _fit_problems(fit, report.config, report.run, result.model_ref)
+        report.problems.extend(_at(parsed, p) for p in found)
+
+
+def _fit_problems(fit: Fit, config: WorldModelConfig, run: RunConfig | None, model_ref: str | None) -> list[Problem]:
+    """The fit check's problems, each placed in the document: a run's model is at $.model (all of it when the
+    run names it by reference), its env section at $.env; a model config's env problems at its root."""
+    out = []
+    for p in fit(config, run):
+        if p.where[:1] == ("env",):
+            out.append(p if run is not None else replace(p, where=()))
+        elif run is None:
+            out.append(p)
+        else:
+            out.append(replace(p, where=("model",) + (() if model_ref is not None else p.where),
+                               message=p.message if model_ref is None else f"{model_ref}: {p.message}"))
+    return out
+
+
 def _family(value: dict[str, Any], report: FileReport, parsed: jsonparse.ParseResult):
-    known = ", ".join(f"'{k}'" for k in FAMILIES)
-    if "model_type" not in value:
-        guess = next((fam for key, fam in _TELLTALE.items() if key in value), None)
-        hint = f'add "model_type": "{guess}" (its keys look like a {guess} config)' if guess else \
-            f"add \"model_type\" with one of: {known}"
-        report.problems.append(_at(parsed, error("WF010", "model_type is missing, so the config's family is unknown",
-                                                 hint)))
-        return None
-    kind = value["model_type"]
-    if isinstance(kind, str) and kind in FAMILIES:
-        return FAMILIES[kind]
-    close = ALIASES.get(kind.lower()) if isinstance(kind, str) else None
-    close = close or (suggest(kind, list(FAMILIES)) if isinstance(kind, str) else None)
-    hint = f"did you mean {close!r}?" if close else f"use one of: {known}"
-    shown = repr(kind) if isinstance(kind, str) else f"{kind!r} (not a string)"
-    report.problems.append(_at(parsed, error("WF011", f"unknown model_type {shown}", hint, ("model_type",))))
-    return None
+    cls, problems = family_of(value)
+    report.problems.extend(_at(parsed, p) for p in problems)
+    return cls
 
 
 def _at(parsed: jsonparse.ParseResult, problem: Problem) -> Problem:
