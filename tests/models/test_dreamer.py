@@ -9,10 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from worldflux_cli.config.dreamer import DreamerV3Config  # noqa: E402
+from worldflux_cli.config.presets import presets_of  # noqa: E402
 from worldflux_cli.models import build_model  # noqa: E402
 from worldflux_cli.models.dreamer import DreamerV3  # noqa: E402
-from worldflux_cli.models.layers import BlockLinear, RMSNorm, _RMSNormFn  # noqa: E402
-from worldflux_cli.presets import presets_of  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("kernel_mode")  # every test with the kernels (auto) and without (plain)
 
 SMALL = dict(deter_dim=32, hidden_dim=16, stoch_discrete=4, stoch_classes=5, gru_blocks=4, mlp_units=24,
              mlp_layers=2, reward_num_bins=21, imagination_horizon=4)
@@ -134,48 +135,8 @@ def test_gradients_reach_every_trainable_parameter(case):
     assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def test_rmsnorm_matches_reference_and_gradcheck():
-    x = torch.randn(4, 6, 8)
-    w = torch.randn(8)
-    ref = torch.nn.functional.rms_norm(x, (8,), w, 1e-4)
-    assert torch.allclose(_RMSNormFn.apply(x, w, 1e-4, False), ref, atol=1e-5)
-    assert torch.allclose(_RMSNormFn.apply(x, w, 1e-4, True), torch.nn.functional.silu(ref), atol=1e-5)
-    for act in (False, True):
-        xx = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
-        ww = torch.randn(7, dtype=torch.float64, requires_grad=True)
-        assert torch.autograd.gradcheck(lambda a, b, act=act: _RMSNormFn.apply(a, b, 1e-4, act), (xx, ww))
-    norm = RMSNorm(3, eps=1e-8)
-    y = norm.channels(torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last))
-    assert y.shape == (2, 3, 4, 5)
-    assert torch.allclose(y.square().mean(1), torch.ones(2, 4, 5), atol=1e-3)
-
-
-def test_rmsnorm_chunked_path_matches(monkeypatch):
-    import worldflux_cli.models.layers as layers
-
-    x = torch.randn(37, 6, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    outs = []
-    for chunk in (1 << 20, 12):  # one chunk; rows of 2
-        monkeypatch.setattr(layers, "RMS_CHUNK", chunk)
-        y = _RMSNormFn.apply(x, w, 1e-4, True)
-        outs.append((y, *torch.autograd.grad(y.square().sum(), (x, w))))
-        assert torch.autograd.gradcheck(lambda a, b: _RMSNormFn.apply(a, b, 1e-4, True), (x, w))
-    assert all(torch.allclose(a, b) for a, b in zip(*outs, strict=True))
-
-
-def test_block_linear_is_block_diagonal():
-    torch.manual_seed(0)
-    layer = BlockLinear(12, 6, blocks=3)
-    with torch.no_grad():
-        layer.bias.normal_()
-    dense = torch.block_diag(*layer.weight)  # (12, 6)
-    x = torch.randn(5, 12)
-    assert torch.allclose(layer(x), x @ dense + layer.bias, atol=1e-6)
-    assert sum(p.numel() for p in layer.parameters()) == 12 * 6 // 3 + 6
-
-
 # ---------------------------------------------------------------------------------- learning
+@pytest.mark.kernel_modes("auto")  # (the costliest test; plain gives the same gradients: test_kernels.py)
 def test_tiny_preset_world_model_loss_halves_on_a_fixed_batch():
     torch.manual_seed(0)
     config = DreamerV3Config.from_size("tiny")
@@ -352,10 +313,10 @@ def test_cpu_autocast_bfloat16():
 
 def test_world_model_loss_compiles_around_the_rollout_with_the_eager_values():
     """What `bench --compile` relies on: torch.compile traces the world-model loss in graphs split only
-    at the posterior recurrence (left eager, in its hand-written function, instead of unrolled T times;
-    the split shows in the frames of world_model_loss and of observe). The CPU fast paths (GEMM / phase
-    convolutions, the fused image loss, the channels-last input copy) step aside while it traces. The
-    compiled loss gives the eager loss and gradients."""
+    at the posterior recurrence (left eager, instead of unrolled T times; the split shows in the frames
+    of world_model_loss and of observe). The CPU kernels of the convolutions, the image loss and the
+    channels-last input copy step aside while it traces (RMSNorm's is traced). The compiled loss gives
+    the eager loss and gradients."""
     torch.manual_seed(0)
     model = build_model(DreamerV3Config.from_size("tiny"))
     batch = model.random_batch(2, 3, generator=torch.Generator().manual_seed(0))

@@ -16,7 +16,9 @@ added, none removed or retyped without a new schema id). ``T|null`` may be null.
                    int|null, capability: str|null, known_gpu: str|null, peak_tflops: float|null
                    (dense peak of the device for dtype), threads: int, interop_threads: int,
                    cpu_count: int|null, dtype: str, precision: str, float32_matmul_precision: str,
-                   compile: bool, malloc_env: {str: str}, load_average: [float]|null (1/5/15 min, at start)}
+                   compile: bool, malloc_env: {str: str}, load_average: [float]|null (1/5/15 min, at start),
+                   kernels: "auto"|"plain" (WORLDFLUX_KERNELS: the models' hand-written CPU kernels on or
+                   off; added later: see LATER_KEYS)}
     params        {trainable: int, frozen: int, total: int (of the built model), analytic_trainable:
                    int|null, analytic_frozen: int|null (params.count_params), matches: bool|null}
     workloads     {name: WORKLOAD} in run order; name in train, imagine, agent (DreamerV3), plan (TD-MPC2)
@@ -74,7 +76,10 @@ ENV_KEYS = {"torch": str, "cuda": (str, _OPT), "python": str, "platform": str, "
             "device_name": str, "device_memory_bytes": (int, _OPT), "capability": (str, _OPT),
             "known_gpu": (str, _OPT), "peak_tflops": (*_NUM, _OPT), "threads": int, "interop_threads": int,
             "cpu_count": (int, _OPT), "dtype": str, "precision": str, "float32_matmul_precision": str,
-            "compile": bool, "malloc_env": dict, "load_average": (list, _OPT)}
+            "compile": bool, "malloc_env": dict, "load_average": (list, _OPT), "kernels": str}
+#: Keys added to the contract after results were first written: checked where present, not required of
+#: older results (so that --compare still reads them).
+LATER_KEYS = {"environment": {"kernels"}}
 PARAMS_KEYS = {"trainable": int, "frozen": int, "total": int, "analytic_trainable": (int, _OPT),
                "analytic_frozen": (int, _OPT), "matches": (bool, _OPT)}
 RANK_KEYS = {"rank": int, "device": str, "pid": int, "median_s": _NUM, "p90_s": _NUM, "samples_per_s": _NUM,
@@ -146,6 +151,8 @@ def check_contract(result: Any) -> list[str]:
         problems.append(f"$.schema: {result['schema']!r}, expected {SCHEMA_ID!r}")
     for key, keys in (("config", CONFIG_KEYS), ("settings", SETTINGS_KEYS), ("environment", ENV_KEYS),
                       ("params", PARAMS_KEYS)):
+        present = result[key] if isinstance(result[key], dict) else {}
+        keys = {k: t for k, t in keys.items() if k in present or k not in LATER_KEYS.get(key, ())}
         _check(result[key], keys, f"$.{key}", problems)
     for name, wl in result["workloads"].items():
         _check(wl, WORKLOAD_KEYS, f"$.workloads.{name}", problems)
@@ -227,7 +234,8 @@ def render_text(result: dict) -> str:
         f"environment: torch {env['torch']}" + (f" (CUDA {env['cuda']})" if env["cuda"] else "")
         + f", python {env['python']}, {env['device']}: {device}{peak}",
         f"             threads {env['threads']} (interop {env['interop_threads']}, {env['cpu_count']} CPUs), "
-        f"{env['precision']}, {'torch.compile' if env['compile'] else 'eager'}" + (f", {malloc}" if malloc else "")
+        f"{env['precision']}, {'torch.compile' if env['compile'] else 'eager'}"
+        + (f", kernels {env['kernels']}" if env.get("kernels") else "") + (f", {malloc}" if malloc else "")
         + (f", load average {env['load_average'][0]:g}" if env["load_average"] else ""),
         f"settings:    batch {st['batch'] or 'per workload (default)'}, "
         f"{'seq' if cfg['model_type'] == 'dreamer' else 'horizon'} {st['seq']}, "

@@ -24,6 +24,7 @@ from worldflux_cli.bench.peak_memory import PeakMemory
 from worldflux_cli.bench.results import SCHEMA_ID, workload_result
 from worldflux_cli.bench.timing import summarize, time_steps, warm_up
 from worldflux_cli.bench.workloads import DEFAULT_BATCH, DEFAULT_SEQ, FAMILY_TITLE, Context, prepare, resolve_workloads
+from worldflux_cli.models import kernels
 
 MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
 
@@ -46,6 +47,7 @@ class BenchSpec:
     seed: int = 0
     nproc: int = 1
     threads: int | None = None  # torch intra-op threads; None: torch's default
+    force_memory: bool = False  # build even when the estimate is over the device's free memory
 
 
 class Progress:
@@ -97,6 +99,7 @@ def environment(device: torch.device, dtype: str, compile: bool, threads: int) -
         "compile": compile,
         "malloc_env": {k: os.environ[k] for k in MALLOC_ENV if k in os.environ},
         "load_average": _load_average(),
+        "kernels": kernels.mode(),
     }
 
 
@@ -159,6 +162,19 @@ def _threads(spec: BenchSpec, device: torch.device) -> int:
     return torch.get_num_threads()
 
 
+def _check_memory(spec: BenchSpec, config, family: str, names: list[str], seq: int, device: torch.device) -> None:
+    """Refuse, before anything is allocated, a run whose estimate is over the device's free memory."""
+    from worldflux_cli.memory_estimate import training_bytes
+    from worldflux_cli.models.budget import check_budget
+
+    batch = max(spec.batch or DEFAULT_BATCH[family, name] for name in names)
+    copies = spec.nproc if device.type == "cpu" else 1  # DDP on CPU: every process holds the model
+    needed = training_bytes(config, batch, seq if family == "dreamer" else None) * copies
+    what = f"benchmarking {spec.label} at batch {batch}" + (f" on {copies} processes" if copies > 1 else "")
+    hint = f"lower --batch (now {batch})" + (" or --seq" if family == "dreamer" else "") + ", or use a smaller preset"
+    check_budget(needed, device, what, hint, force=spec.force_memory)
+
+
 def run_bench(spec: BenchSpec, progress: Progress | None = None,
               distributed_runner: Callable | None = None) -> dict:
     """Run the benchmark ``spec`` describes; the result dict (see results.py)."""
@@ -182,6 +198,8 @@ def run_bench(spec: BenchSpec, progress: Progress | None = None,
     seq = spec.seq or DEFAULT_SEQ.get(family) or config.horizon
     threads = _threads(spec, device)
     env = environment(device, spec.dtype, spec.compile, threads)
+
+    _check_memory(spec, config, family, names, seq, device)
 
     torch.manual_seed(spec.seed)
     progress.note("building the model")

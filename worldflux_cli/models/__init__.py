@@ -22,10 +22,23 @@ def build_model(config: WorldModelConfig, device: Any = None, dtype: torch.dtype
             ``dtype``.
 
     Returns:
-        The model (a torch.nn.Module) with freshly initialised weights.
+        torch.nn.Module: The model with freshly initialised weights: a ``DreamerV3``
+            (worldflux_cli.models.dreamer) or a ``TDMPC2`` (worldflux_cli.models.tdmpc2).
 
     Raises:
         WorldfluxError: The device is not available, or the config's family has no model ('base').
+
+    Examples:
+        Build on the meta device to inspect a large model without allocating its weights:
+
+        ```python
+        from worldflux_cli import DreamerV3Config
+        from worldflux_cli.models import build_model
+
+        model = build_model(DreamerV3Config.from_size("size200m"), device="meta")
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        print(f"{trainable:,} trainable parameters")
+        ```
     """
     family = config.family
     if family == "dreamer":

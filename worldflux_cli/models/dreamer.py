@@ -20,6 +20,11 @@ blocks (8 = official when the channels allow). The actor is trained with REINFOR
 action types (as the current official code). Parameter counts equal the official code's for
 the official sizes (params/dreamer.py mirrors this file; tests pin both).
 
+The code here is plain PyTorch and is the model's definition. On the CPU a few pieces hand their work
+to hand-written kernels that compute the same maths faster (models/kernels/: the convolutions, RMSNorm,
+the posterior rollout, the image loss and the input copy), each behind a one-line dispatch;
+``WORLDFLUX_KERNELS=plain`` turns them all off.
+
 Batch convention (``random_batch`` makes one): ``obs`` (B, T, *obs_shape) float (images in
 [0, 1]; uint8 images are accepted and divided by 255), ``action`` (B, T, action_dim) is the
 action that *led to* ``obs[:, t]`` (one-hot for discrete actions, in [-1, 1] for continuous;
@@ -48,14 +53,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worldflux_cli.config.dreamer import DreamerV3Config
-from worldflux_cli.models import dreamer_observe
-from worldflux_cli.models.conv import conv2d, conv_transpose2d
-from worldflux_cli.models.layers import (
-    BlockLinear,
-    RMSNorm,
-    sigmoid_squared_error,
-    trunc_normal_init_,
-)
+from worldflux_cli.models.kernels import conv as conv_kernel
+from worldflux_cli.models.kernels import image_input as image_input_kernel
+from worldflux_cli.models.kernels import observe as observe_kernel
+from worldflux_cli.models.layers import BlockLinear, RMSNorm, sigmoid_squared_error, trunc_normal_init_
 from worldflux_cli.models.math import symexp, symlog, symlog_bins, twohot_decode, twohot_encode
 
 #: Bounds of the continuous actor's standard deviation (official minstd / maxstd).
@@ -102,7 +103,9 @@ class Conv(nn.Conv2d):
         nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        if conv_kernel.usable(x):  # faster CPU forms of the same op (models/kernels/conv.py)
+            return conv_kernel.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return super().forward(x)
 
 
 class ConvUp(nn.ConvTranspose2d):
@@ -117,7 +120,10 @@ class ConvUp(nn.ConvTranspose2d):
         nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+        if conv_kernel.usable(x):  # faster CPU forms of the same op (models/kernels/conv.py)
+            return conv_kernel.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                                self.output_padding)
+        return super().forward(x)
 
 
 class Dense(nn.Module):
@@ -166,11 +172,10 @@ class ImageEncoder(nn.Module):
         self.out_dim = depths[-1] * (height >> n) * (width >> n)
 
     def forward(self, obs: Tensor) -> Tensor:  # (N, C, H, W) in [0, 1] -> (N, out_dim)
-        if torch.compiler.is_compiling():  # (torch.compile cannot trace a strided out=: it would split the graph)
-            x = (obs - 0.5).contiguous(memory_format=torch.channels_last)
+        if image_input_kernel.usable(obs):  # the same in one pass (models/kernels/image_input.py)
+            x = image_input_kernel.centred_channels_last(obs)
         else:
-            x = torch.empty_like(obs, memory_format=torch.channels_last)
-            torch.sub(obs, 0.5, out=x)  # centre and go channels-last in one pass
+            x = (obs - 0.5).contiguous(memory_format=torch.channels_last)
         for conv, norm in zip(self.convs, self.norms, strict=True):
             x = norm.channels(conv(x))
         return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
@@ -320,16 +325,14 @@ class RSSM(nn.Module):
     def recurrence(self, tok_in: Tensor, act_in: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The T recurrent steps of ``observe`` from their precomputed inputs (B, T, ...) and keep (B, T, 1).
 
-        With gradients on and no autocast this is one autograd function with a hand-written backward
-        (models/dreamer_observe.py): the same values, draws and gradients as the layers, far fewer
-        recorded ops. torch.compile leaves it out of its graph (it runs eagerly, in that function):
-        traced, the loop would unroll into T copies of the step, and the first compiled step at
-        T = 64 took over 10 minutes on a 2-core CPU.
+        Where the kernel switch allows (CPU, gradients on, no autocast) the loop runs as one autograd
+        function with a hand-written backward (models/kernels/observe.py): the same values, draws and
+        gradients, far fewer recorded ops. torch.compile leaves this method out of its graph (it runs
+        eagerly): traced, the loop would unroll into T copies of the step, and the first compiled step
+        at T = 64 took over 10 minutes on a 2-core CPU.
         """
-        if dreamer_observe.usable(tok_in):
-            meta = (self.hid_norm.eps, self.blocks, self.classes, self.unimix)
-            params = [self.get_parameter(name) for name in dreamer_observe.PARAMS]
-            return dreamer_observe.ObserveFn.apply(tok_in, act_in, keep, meta, *params)
+        if observe_kernel.usable(tok_in):
+            return observe_kernel.observe(self, tok_in, act_in, keep)
         b, t = tok_in.shape[:2]
         act_in, tok_in, keep = act_in.unbind(1), tok_in.unbind(1), keep.unbind(1)
         deter = tok_in[0].new_zeros(b, self.deter_dim)

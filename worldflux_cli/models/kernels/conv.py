@@ -1,7 +1,8 @@
-"""Stride-2 convolutions of the DreamerV3 CNN, with faster CPU forms (imports torch).
+"""Stride-2 convolutions of the DreamerV3 CNN in faster CPU forms, with hand-written backwards.
 
-``conv2d`` and ``conv_transpose2d`` compute what F.conv2d and F.conv_transpose2d compute (groups 1,
-dilation 1), on the CPU through whichever form was measured fastest for the layer's shape:
+Replaces the plain ``Conv.forward`` / ``ConvUp.forward`` of models/dreamer.py (nn.Conv2d's F.conv2d and
+nn.ConvTranspose2d's F.conv_transpose2d, groups 1, dilation 1). ``conv2d`` and ``conv_transpose2d``
+compute what those compute, through whichever form was measured fastest for the layer's shape:
 
 - **GEMM form** (``_gemm_form``): where the small side of a wide layer (a convolution's output, a
   transposed convolution's input) is at most 4 x 4 pixels, the layer is one matrix product over the
@@ -9,10 +10,18 @@ dilation 1), on the CPU through whichever form was measured fastest for the laye
   their slowest there (few pixels to block over, weights larger than the L2 cache); MKL's product is not.
 - **phase form**: a transposed convolution with few output channels that doubles H and W runs as one
   stride-1 convolution over its four output phases (``PHASE_MAX_CHANNELS``).
-- otherwise oneDNN's kernels, the transposed convolution's weight gradient taken from the matching
-  convolution's (faster) kernel.
+- otherwise oneDNN's kernels (the plain ops), the transposed convolution's weight gradient taken from
+  the matching convolution's (faster) kernel.
 
-Other devices, autocast and torch.compile tracing get the plain ops.
+Used (``usable``) in mode ``auto`` for CPU inputs, without autocast, and not while torch.compile traces
+(the compiler gets the plain ops). Measured on a 2-core AVX-512 machine, fp32, 2 threads: the figures
+that set each form's bounds are quoted at the bounds below (2026-12-01). Re-measured through the model's
+layers, forward + backward, interleaved with the plain twin (2026-12-02, benchmarks/RESULTS.md, "Kernels
+behind one switch"): phase form, 48 -> 3 channels at 32 x 32 -> 64 x 64, 512 maps, 111 vs 126 ms
+(1.14x); weight gradient through the convolution's kernel, 16 -> 8 channels, 1024 maps, 37 vs 46 ms
+(1.24x); GEMM form at 1024 maps, transposed 384 -> 192 743 vs 766 ms (1.03x), but the 192 -> 384
+convolution only broke even (834 vs 896 ms by medians, 0.98x by pairs, quartiles 0.83-1.12), so its
+bounds deserve a new look.
 """
 
 from __future__ import annotations
@@ -21,12 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from worldflux_cli.models.layers import column_sums
+from worldflux_cli.models.kernels import enabled
+from worldflux_cli.models.kernels.column_sums import column_sums
 
 
-def _plain(x: Tensor) -> bool:
-    """Whether x's convolution is left to the plain op: off the CPU, under autocast, while compiling."""
-    return x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()
+def usable(x: Tensor) -> bool:
+    """Whether ``Conv`` / ``ConvUp`` run these forms for input x: mode ``auto``, a CPU tensor, no autocast,
+    not while torch.compile traces."""
+    return (enabled() and x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling())
 
 
 # ------------------------------------------------------------------------------------ GEMM form
@@ -96,9 +108,9 @@ def _col2im(cols: Tensor, ho: int, wo: int, k: int, p: int, out: Tensor, bias: T
 GEMM_BLOCK_BYTES = 64 << 20
 
 
-def _blocks(n: int, bytes_per_map: int) -> list[slice]:
-    """Equal slices of n maps whose patch matrices take at most GEMM_BLOCK_BYTES each (one map at least)."""
-    count = min(n, max(1, -(-n * bytes_per_map // GEMM_BLOCK_BYTES)))
+def _blocks(n: int, bytes_per_map: int, block_bytes: int = GEMM_BLOCK_BYTES) -> list[slice]:
+    """Equal slices of n maps whose patch matrices take at most ``block_bytes`` each (one map at least)."""
+    count = min(n, max(1, -(-n * bytes_per_map // block_bytes)))
     step = -(-n // count)
     return [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
@@ -123,20 +135,20 @@ def _accumulate(total: Tensor | None, a: Tensor, b: Tensor) -> Tensor:
 
 class _GemmConv2dFn(torch.autograd.Function):
     """Stride-2 convolution as patches @ weight matrix; backward: dy^T @ patches and col2im(dy @ weight^T).
-    Block by block (``GEMM_BLOCK_BYTES``); the patches are rebuilt in the backward, not kept."""
+    Block by block (``block_bytes``); the patches are rebuilt in the backward, not kept."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: int) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, block_bytes: int) -> Tensor:
         n, _, h, w = x.shape
         cout, cin, k, _ = weight.shape
         ho, wo = _conv_size(h, k, padding), _conv_size(w, k, padding)
         xl, wm = x.permute(0, 2, 3, 1), _conv_matrix(weight)
         y = x.new_empty(n, ho, wo, cout)
-        for sl in _blocks(n, ho * wo * k * k * cin * x.element_size()):
+        for sl in _blocks(n, ho * wo * k * k * cin * x.element_size(), block_bytes):
             cols, yb = _im2col(xl[sl], k, padding, ho, wo), y[sl].view(-1, cout)
             torch.mm(cols, wm, out=yb) if bias is None else torch.addmm(bias.to(x.dtype), cols, wm, out=yb)
         ctx.save_for_backward(x, weight)
-        ctx.padding = padding
+        ctx.padding, ctx.block_bytes = padding, block_bytes
         return y.permute(0, 3, 1, 2)
 
     @staticmethod
@@ -149,7 +161,7 @@ class _GemmConv2dFn(torch.autograd.Function):
         wm = _conv_matrix(weight)
         dx = x.new_empty(n, h, w, cin) if ctx.needs_input_grad[0] else None
         dwm = None
-        for sl in _blocks(n, ho * wo * k * k * cin * x.element_size()):
+        for sl in _blocks(n, ho * wo * k * k * cin * x.element_size(), ctx.block_bytes):
             g = gl[sl].view(-1, cout)
             if dx is not None:
                 _col2im(g @ wm.t(), ho, wo, k, p, dx[sl], None)
@@ -157,24 +169,25 @@ class _GemmConv2dFn(torch.autograd.Function):
                 dwm = _accumulate(dwm, g.t(), _im2col(xl[sl], k, p, ho, wo))
         dw = None if dwm is None else dwm.view(cout, k, k, cin).permute(0, 3, 1, 2).contiguous()
         db = column_sums(gl.view(-1, cout)) if ctx.needs_input_grad[2] else None
-        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw, db, None
+        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw, db, None, None
 
 
 class _GemmConvTranspose2dFn(torch.autograd.Function):
     """Stride-2 transposed convolution as col2im(x @ weight matrix); backward: patches(dy) @ weight^T and
-    x^T @ patches(dy). Block by block (``GEMM_BLOCK_BYTES``)."""
+    x^T @ patches(dy). Block by block (``block_bytes``)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, output_padding: int) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, output_padding: int,
+                block_bytes: int) -> Tensor:
         n, cin, h, w = x.shape
         _, cout, k, _ = weight.shape
         ho, wo = 2 * (h - 1) - 2 * padding + k + output_padding, 2 * (w - 1) - 2 * padding + k + output_padding
         xl, wm = x.permute(0, 2, 3, 1), _transposed_matrix(weight)
         y = x.new_empty(n, ho, wo, cout)
-        for sl in _blocks(n, h * w * k * k * cout * x.element_size()):
+        for sl in _blocks(n, h * w * k * k * cout * x.element_size(), block_bytes):
             _col2im(xl[sl].reshape(-1, cin) @ wm, h, w, k, padding, y[sl], None if bias is None else bias.to(x.dtype))
         ctx.save_for_backward(x, weight)
-        ctx.padding = padding
+        ctx.padding, ctx.block_bytes = padding, block_bytes
         return y.permute(0, 3, 1, 2)
 
     @staticmethod
@@ -186,7 +199,7 @@ class _GemmConvTranspose2dFn(torch.autograd.Function):
         wm = _transposed_matrix(weight)
         dx = x.new_empty(n, h, w, cin) if ctx.needs_input_grad[0] else None
         dwm = None
-        for sl in _blocks(n, h * w * k * k * cout * x.element_size()):
+        for sl in _blocks(n, h * w * k * k * cout * x.element_size(), ctx.block_bytes):
             cols = _im2col(dl[sl], k, ctx.padding, h, w)
             if dx is not None:
                 torch.mm(cols, wm.t(), out=dx[sl].view(-1, cin))
@@ -194,7 +207,21 @@ class _GemmConvTranspose2dFn(torch.autograd.Function):
                 dwm = _accumulate(dwm, xl[sl].reshape(-1, cin).t(), cols)
         dw = None if dwm is None else dwm.view(cin, k, k, cout).permute(0, 3, 1, 2).contiguous()
         db = column_sums(dl.reshape(-1, cout)) if ctx.needs_input_grad[2] else None
-        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw, db, None, None
+        return (None if dx is None else dx.permute(0, 3, 1, 2)), dw, db, None, None, None
+
+
+def gemm_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int,
+                block_bytes: int = GEMM_BLOCK_BYTES) -> Tensor:
+    """F.conv2d(x, weight, bias, 2, padding) of a channels-last x in the GEMM form, whatever the shape (tests
+    call it directly; ``conv2d`` takes it only where ``_gemm_form`` says), patches in blocks of ``block_bytes``."""
+    return _GemmConv2dFn.apply(x, weight, bias, padding, block_bytes)
+
+
+def gemm_conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, output_padding: int,
+                          block_bytes: int = GEMM_BLOCK_BYTES) -> Tensor:
+    """F.conv_transpose2d(x, weight, bias, 2, padding, output_padding) of a channels-last x in the GEMM form,
+    whatever the shape (see ``gemm_conv2d``)."""
+    return _GemmConvTranspose2dFn.apply(x, weight, bias, padding, output_padding, block_bytes)
 
 
 # ----------------------------------------------------------------------------------- phase form
@@ -292,19 +319,17 @@ class _ConvTranspose2dFn(torch.autograd.Function):
 
 # ---------------------------------------------------------------------------------- entry points
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding) -> Tensor:
-    """F.conv2d (groups 1, dilation 1), in the GEMM form where that is faster (``_gemm_form``)."""
-    if _plain(x) or not _gemm_form(x, weight, stride, padding, transposed=False):
+    """F.conv2d (groups 1, dilation 1), in the GEMM form where that is faster (``_gemm_form``), else F.conv2d."""
+    if not _gemm_form(x, weight, stride, padding, transposed=False):
         return F.conv2d(x, weight, bias, stride, padding)
-    return _GemmConv2dFn.apply(x, weight, bias, padding[0])
+    return gemm_conv2d(x, weight, bias, padding[0])
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, output_padding) -> Tensor:
     """F.conv_transpose2d (groups 1, dilation 1) in the fastest CPU form for its shape (see the module's
-    docstring); the plain op on other devices, under autocast and while torch.compile traces."""
-    if _plain(x):
-        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+    docstring)."""
     if _gemm_form(x, weight, stride, padding, transposed=True) and output_padding[0] == output_padding[1]:
-        return _GemmConvTranspose2dFn.apply(x, weight, bias, padding[0], output_padding[0])
+        return gemm_conv_transpose2d(x, weight, bias, padding[0], output_padding[0])
     if not torch.is_grad_enabled():
         return _conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
     return _ConvTranspose2dFn.apply(x, weight, bias, list(stride), list(padding), list(output_padding))

@@ -1,5 +1,6 @@
-"""The CPU forms of models/conv.py (GEMM, phase, custom weight gradient) give the values and gradients of
-F.conv2d / F.conv_transpose2d, and each form is chosen for the shapes it was measured faster on."""
+"""The CPU forms of models/kernels/conv.py (GEMM, phase, custom weight gradient) give the values and
+gradients of F.conv2d / F.conv_transpose2d (float64), each form is chosen for the shapes it was measured
+faster on, and the model's Conv / ConvUp layers give the same in both kernel modes."""
 
 from __future__ import annotations
 
@@ -9,72 +10,60 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
-import worldflux_cli.models.conv as conv  # noqa: E402
-from worldflux_cli.config.dreamer import DreamerV3Config  # noqa: E402
-from worldflux_cli.models import build_model  # noqa: E402
+from worldflux_cli.models import kernels  # noqa: E402
+from worldflux_cli.models.dreamer import Conv, ConvUp  # noqa: E402
+from worldflux_cli.models.kernels import conv  # noqa: E402
 
 CL = torch.channels_last
-
-
-@pytest.fixture
-def gemm_everywhere(monkeypatch):
-    """Bounds that send every stride-2 channels-last layer to the GEMM form."""
-    monkeypatch.setattr(conv, "GEMM_MIN_CHANNELS", 1)
-    monkeypatch.setattr(conv, "GEMM_MIN_ROWS", 1)
-    monkeypatch.setattr(conv, "GEMM_MAX_PIXELS", 10**9)
 
 
 def _grads(y, inputs, g):
     return torch.autograd.grad(y, inputs, g)
 
 
+def _same(y, ref, inputs, gen):
+    """y and ref have equal values and equal gradients w.r.t. ``inputs`` (float64)."""
+    assert y.shape == ref.shape and torch.allclose(y, ref)
+    g = torch.randn(ref.shape, generator=gen, dtype=ref.dtype)
+    for a, c in zip(_grads(y, inputs, g), _grads(ref, inputs, g), strict=True):
+        assert torch.allclose(a, c)
+
+
 # ------------------------------------------------------------------------------------ GEMM form
 @pytest.mark.parametrize("kernel,padding,output_padding", [(4, 1, 0), (5, 2, 1), (3, 1, 1), (2, 0, 0), (6, 2, 0),
                                                         (4, 0, 0), (1, 0, 1)])
 @pytest.mark.parametrize("size", [(8, 8), (7, 5)])
-@pytest.mark.parametrize("block_bytes", [1, 64 << 20])
-def test_gemm_form_matches_torch(gemm_everywhere, monkeypatch, kernel, padding, output_padding, size, block_bytes):
+@pytest.mark.parametrize("block_bytes", [1, conv.GEMM_BLOCK_BYTES])
+def test_gemm_form_matches_torch(kernel, padding, output_padding, size, block_bytes):
     """Values and all three gradients, float64, for kernels that halve / double the map exactly and others;
     all maps in one block, or one map per block (gradients summed over blocks)."""
-    monkeypatch.setattr(conv, "GEMM_BLOCK_BYTES", block_bytes)
     gen = torch.Generator().manual_seed(kernel * 10 + size[1])
     x = torch.randn(3, 5, *size, generator=gen, dtype=torch.float64).contiguous(memory_format=CL).requires_grad_()
     b = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
 
     w = torch.randn(6, 5, kernel, kernel, generator=gen, dtype=torch.float64, requires_grad=True)
-    assert conv._gemm_form(x, w, (2, 2), (padding, padding), transposed=False)
-    y = conv.conv2d(x, w, b, (2, 2), (padding, padding))
-    ref = F.conv2d(x, w, b, 2, padding)
-    assert y.grad_fn.name().startswith("_GemmConv2dFn")
-    assert y.shape == ref.shape and y.is_contiguous(memory_format=CL) and torch.allclose(y, ref)
-    g = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
-    for a, c in zip(_grads(y, (x, w, b), g), _grads(ref, (x, w, b), g), strict=True):
-        assert torch.allclose(a, c)
+    y = conv.gemm_conv2d(x, w, b, padding, block_bytes)
+    assert y.grad_fn.name().startswith("_GemmConv2dFn") and y.is_contiguous(memory_format=CL)
+    _same(y, F.conv2d(x, w, b, 2, padding), (x, w, b), gen)
 
     wt = torch.randn(5, 6, kernel, kernel, generator=gen, dtype=torch.float64, requires_grad=True)
-    args = ((2, 2), (padding, padding), (output_padding, output_padding))
-    y = conv.conv_transpose2d(x, wt, b, *args)
-    ref = F.conv_transpose2d(x, wt, b, *args)
-    assert y.grad_fn.name().startswith("_GemmConvTranspose2dFn")
-    assert y.shape == ref.shape and y.is_contiguous(memory_format=CL) and torch.allclose(y, ref)
-    g = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
-    for a, c in zip(_grads(y, (x, wt, b), g), _grads(ref, (x, wt, b), g), strict=True):
-        assert torch.allclose(a, c)
+    y = conv.gemm_conv_transpose2d(x, wt, b, padding, output_padding, block_bytes)
+    assert y.grad_fn.name().startswith("_GemmConvTranspose2dFn") and y.is_contiguous(memory_format=CL)
+    _same(y, F.conv_transpose2d(x, wt, b, 2, padding, output_padding), (x, wt, b), gen)
 
 
-def test_gemm_form_gradcheck_and_no_bias(gemm_everywhere):
+def test_gemm_form_gradcheck_and_no_bias():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 6, 6, generator=gen, dtype=torch.float64).contiguous(memory_format=CL).requires_grad_()
     w = torch.randn(4, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     wt = torch.randn(3, 4, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(4, generator=gen, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, c, d: conv.conv2d(a, c, d, (2, 2), (1, 1)), (x, w, b))
-    assert torch.autograd.gradcheck(lambda a, c, d: conv.conv_transpose2d(a, c, d, (2, 2), (1, 1), (0, 0)), (x, wt, b))
-    assert torch.allclose(conv.conv2d(x, w, None, (2, 2), (1, 1)), F.conv2d(x, w, None, 2, 1))
-    assert torch.allclose(conv.conv_transpose2d(x, wt, None, (2, 2), (1, 1), (0, 0)),
-                          F.conv_transpose2d(x, wt, None, 2, 1))
+    assert torch.autograd.gradcheck(lambda a, c, d: conv.gemm_conv2d(a, c, d, 1), (x, w, b))
+    assert torch.autograd.gradcheck(lambda a, c, d: conv.gemm_conv_transpose2d(a, c, d, 1, 0), (x, wt, b))
+    assert torch.allclose(conv.gemm_conv2d(x, w, None, 1), F.conv2d(x, w, None, 2, 1))
+    assert torch.allclose(conv.gemm_conv_transpose2d(x, wt, None, 1, 0), F.conv_transpose2d(x, wt, None, 2, 1))
     with torch.no_grad():  # the same form, no graph
-        y = conv.conv2d(x, w, b, (2, 2), (1, 1))
+        y = conv.gemm_conv2d(x, w, b, 1)
     assert y.grad_fn is None and torch.allclose(y, F.conv2d(x, w, b, 2, 1))
 
 
@@ -100,42 +89,32 @@ def test_gemm_form_is_chosen_for_the_measured_shapes():
     assert conv._blocks(3, 1) == [slice(0, 3)] and conv._blocks(3, 1 << 40) == [slice(0, 1), slice(1, 2), slice(2, 3)]
 
 
-def test_gemm_form_steps_aside_under_autocast_and_off_the_cpu_path(gemm_everywhere):
+def test_model_layers_take_the_gemm_form_at_its_bounds_and_match_the_plain_layers():
+    """Conv / ConvUp at the smallest shapes the form is chosen for (160 -> 320 channels, 4 x 4 pixels on the
+    small side, 256 maps for the convolution; kernel 1 and 2 keep it cheap), float64, in both modes."""
+    gen = torch.Generator().manual_seed(0)
+    for layer, x_shape in ((Conv(160, 320, 1), (256, 160, 8, 8)), (ConvUp(320, 160, 2), (2, 320, 4, 4))):
+        layer = layer.double()
+        with torch.no_grad():
+            layer.bias.normal_(generator=gen)
+        x = torch.randn(x_shape, generator=gen, dtype=torch.float64).contiguous(memory_format=CL).requires_grad_()
+        y = layer(x)
+        with kernels.use("plain"):
+            ref = layer(x)
+        assert y.grad_fn.name().startswith("_Gemm") and not ref.grad_fn.name().startswith("_")
+        _same(y, ref, (x, layer.weight, layer.bias), gen)
+
+
+def test_conv_forms_step_aside_under_autocast_and_in_plain_mode():
     x = torch.randn(2, 4, 8, 8).contiguous(memory_format=CL)
-    w, wt = torch.randn(6, 4, 4, 4), torch.randn(4, 6, 4, 4)
+    down, up = Conv(4, 6, 4), ConvUp(6, 4, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain ops, in bfloat16
-        assert conv.conv2d(x, w, None, (2, 2), (1, 1)).dtype == torch.bfloat16
-        assert conv.conv_transpose2d(x, wt, None, (2, 2), (1, 1), (0, 0)).dtype == torch.bfloat16
-    y = conv.conv2d(x.contiguous().requires_grad_(), w, None, (2, 2), (1, 1))  # not channels-last: oneDNN
-    assert not y.grad_fn.name().startswith("_Gemm")
-
-
-def test_world_model_gradients_are_the_same_with_and_without_the_gemm_form(monkeypatch):
-    """A whole training loss through the encoder and decoder (float64), every layer in the GEMM form or none."""
-    torch.manual_seed(0)
-    model = build_model(DreamerV3Config.from_size("tiny")).double()
-    batch = {k: v.double() if v.is_floating_point() else v
-             for k, v in model.random_batch(2, 3, generator=torch.Generator().manual_seed(0)).items()}
-    params = [p for p in model.world_model_parameters() if p.requires_grad]
-    calls = []
-    for fn in (conv._GemmConv2dFn, conv._GemmConvTranspose2dFn):
-        monkeypatch.setattr(fn, "apply", lambda *a, _apply=fn.apply, _fn=fn: calls.append(_fn) or _apply(*a))
-
-    def grads(min_channels):
-        monkeypatch.setattr(conv, "GEMM_MIN_CHANNELS", min_channels)
-        monkeypatch.setattr(conv, "GEMM_MIN_ROWS", 1)
-        monkeypatch.setattr(conv, "GEMM_MAX_PIXELS", 10**9)
-        torch.manual_seed(1)
-        return torch.autograd.grad(model.world_model_loss(batch)[0], params, allow_unused=True)
-
-    names = [n for n, p in model.named_parameters() if p.requires_grad and p in set(params)]
-    plain = grads(10**9)
-    assert not calls
-    gemm = grads(1)
-    assert calls.count(conv._GemmConv2dFn) == 4 and calls.count(conv._GemmConvTranspose2dFn) == 4
-    for name, a, b in zip(names, plain, gemm, strict=True):
-        assert (a is None) == (b is None), name
-        assert a is None or torch.allclose(a, b, rtol=1e-9, atol=1e-9), name
+        assert down(x).dtype == torch.bfloat16 and up(down(x)).dtype == torch.bfloat16
+    assert up(down(x)).grad_fn.name() == "_ConvTranspose2dFnBackward"
+    with kernels.use("plain"):
+        assert up(down(x)).grad_fn.name() == "ConvolutionBackward0"
+    y = conv.conv2d(x.contiguous().requires_grad_(), torch.randn(6, 4, 4, 4), None, (2, 2), (1, 1))
+    assert not y.grad_fn.name().startswith("_Gemm")  # not channels-last: oneDNN
 
 
 # -------------------------------------------------------------------------- transposed convolution
@@ -144,7 +123,8 @@ def test_world_model_gradients_are_the_same_with_and_without_the_gemm_form(monke
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("cout", [3, 17])
 def test_conv_transpose2d_gradients_match_torch(kernel, padding, output_padding, channels_last, cout):
-    """3 output channels take the phase form when the size doubles exactly; 17 (and (4, 0, 0)) the plain one."""
+    """3 output channels take the phase form when the size doubles exactly; 17 (and (4, 0, 0)) oneDNN's forward.
+    Either way the weight gradient comes from the matching convolution's kernel."""
     gen = torch.Generator().manual_seed(kernel)
     x = torch.randn(3, 4, 5, 6, generator=gen, dtype=torch.float64)
     if channels_last:
@@ -156,23 +136,19 @@ def test_conv_transpose2d_gradients_match_torch(kernel, padding, output_padding,
     doubles = kernel + output_padding - 2 * padding == 2
     assert conv._phase_form(x, w, *args) == (doubles and cout < conv.PHASE_MAX_CHANNELS)
     y = conv.conv_transpose2d(x, w, b, *args)
+    assert y.grad_fn.name() == "_ConvTranspose2dFnBackward"
     ref = F.conv_transpose2d(x, w, b, *args)
     assert y.shape == ref.shape == (3, cout, 8 - 2 * padding + kernel + output_padding,
                                     10 - 2 * padding + kernel + output_padding)
     assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    assert torch.allclose(y, ref)
-    g = torch.randn(y.shape, generator=gen, dtype=torch.float64)
-    got, want = torch.autograd.grad(y, (x, w, b), g), torch.autograd.grad(ref, (x, w, b), g)
-    assert all(torch.allclose(a, c) for a, c in zip(got, want, strict=True))
-    if cout < conv.PHASE_MAX_CHANNELS:  # (the plain path is checked against torch above; gradcheck is slow)
+    _same(y, ref, (x, w, b), gen)
+    if cout < conv.PHASE_MAX_CHANNELS and channels_last:  # (gradcheck is slow: once per kernel shape)
         assert torch.autograd.gradcheck(lambda a, c, d: conv.conv_transpose2d(a, c, d, *args), (x, w, b))
 
 
-def test_conv_transpose2d_without_grad_and_under_autocast():
+def test_conv_transpose2d_without_grad():
     x, w = torch.randn(2, 4, 3, 3), torch.randn(4, 2, 4, 4)
     with torch.no_grad():
         y = conv.conv_transpose2d(x, w, None, (2, 2), (1, 1), (0, 0))
     assert y.grad_fn is None
     assert torch.allclose(y, F.conv_transpose2d(x, w, None, 2, 1, 0), atol=1e-6)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain op, in bfloat16
-        assert conv.conv_transpose2d(x, w, None, (2, 2), (1, 1), (0, 0)).dtype == torch.bfloat16
