@@ -53,8 +53,9 @@ INCLUDES = {
                           "backward + actor and critic Adam steps + slow-critic EMA",
     ("dreamer", "imagine"): "imagination rollout (no grad) of imagination_horizon steps from the B*T posterior "
                             "states of one batch, with reward and continue predictions",
-    ("tdmpc2", "train"): "model.loss forward (TD targets, latent rollout over the horizon, consistency/reward/"
-                         "value/policy losses) + backward + grad-norm clip + Adam step + update_targets",
+    ("tdmpc2", "train"): "model.loss terms in the official order (model.update): TD targets, latent rollout "
+                         "over the horizon, consistency/reward/value losses + backward + clip + Adam step, then "
+                         "the policy loss on the stepped Qs + backward + clip + Adam step, then update_targets",
     ("tdmpc2", "plan"): "MPPI planning (iterations x num_samples action sequences over the horizon) for B "
                         "observations, no grad",
 }
@@ -262,26 +263,47 @@ def _dreamer_imagine(ctx: Context) -> Workload:
 
 # ------------------------------------------------------------------------------------- TD-MPC2
 def _tdmpc2_train(ctx: Context) -> Workload:
+    """One official update (model.update): world-model step, then policy step, then EMA targets.
+
+    Under DDP (ctx.loss_wrapper) the combined one-backward loss is timed instead, through the wrapper.
+    """
     model, c = ctx.model, ctx.model.config
     model.train()
     batch = model.random_batch(ctx.batch, generator=ctx.generator(), device=ctx.device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in model.optimizer_param_groups()]
-    trainer = _Trainer(ctx, params, _adam([g for g in groups if g["params"]], c.learning_rate), c.grad_clip)
-    eager = _loss_call(ctx, "loss")
-    loss_fn = _compile(eager, ctx)
+    if ctx.loss_wrapper is not None:
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in model.optimizer_param_groups()]
+        trainer = _Trainer(ctx, params, _adam([g for g in groups if g["params"]], c.learning_rate), c.grad_clip)
+        eager = _loss_call(ctx, "loss")
+        loss_fn = _compile(eager, ctx)
 
-    def make(fn):
+        def make(fn):
+            def step():
+                trainer.zero_grad()
+                with ctx.autocast():
+                    loss, _ = fn(batch)
+                trainer.backward_step(loss)
+                model.update_targets()
+            return step
+
+        return Workload("train", INCLUDES["tdmpc2", "train"], make(loss_fn), make(eager), ctx.batch, "samples",
+                        ctx.batch * c.horizon, "transitions", _drop(ctx, trainer.opt))
+    model.configure_optimizers()
+    eager = model.update
+    update_fn = _compile(eager, ctx)
+
+    def make_update(fn):
         def step():
-            trainer.zero_grad()
             with ctx.autocast():
-                loss, _ = fn(batch)
-            trainer.backward_step(loss)
-            model.update_targets()
+                return fn(batch)
         return step
 
-    return Workload("train", INCLUDES["tdmpc2", "train"], make(loss_fn), make(eager), ctx.batch, "samples",
-                    ctx.batch * c.horizon, "transitions", _drop(ctx, trainer.opt))
+    def teardown() -> None:
+        _drop(ctx)()
+        model.configure_optimizers()  # drops the optimizer state
+
+    return Workload("train", INCLUDES["tdmpc2", "train"], make_update(update_fn), make_update(eager), ctx.batch,
+                    "samples", ctx.batch * c.horizon, "transitions", teardown)
 
 
 def _tdmpc2_plan(ctx: Context) -> Workload:

@@ -16,6 +16,7 @@ from worldflux_cli.cli.diff_cmd import diff
 from worldflux_cli.cli.errors import debug_enabled, print_error
 from worldflux_cli.cli.hub_cmd import pull, push, save
 from worldflux_cli.cli.info_cmd import info
+from worldflux_cli.cli.interop_cmd import export, import_
 from worldflux_cli.cli.new_cmd import new
 from worldflux_cli.cli.presets_cmd import presets
 from worldflux_cli.cli.schema_cmd import schema
@@ -64,6 +65,8 @@ app.command(rich_help_panel="Hub")(push)
 app.command(rich_help_panel="Hub")(pull)
 app.command(rich_help_panel="Model zoo")(bench)
 app.command(rich_help_panel="Model zoo")(info)
+app.command("import", rich_help_panel="Hub")(import_)
+app.command(rich_help_panel="Hub")(export)
 
 
 def main() -> None:

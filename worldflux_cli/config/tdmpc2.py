@@ -9,6 +9,11 @@ from worldflux_cli.config.base import WorldModelConfig
 from worldflux_cli.config.enums import DynamicsType, LatentType
 from worldflux_cli.config.fields import MAX_OBS_DIM, spec
 
+#: The official discount heuristic (config.yaml: discount_denom, discount_min, discount_max).
+DISCOUNT_DENOM, DISCOUNT_MIN, DISCOUNT_MAX = 5, 0.95, 0.995
+#: Discount when neither ``discount`` nor an episode length is given.
+DEFAULT_DISCOUNT = 0.99
+
 
 @dataclasses.dataclass
 class TDMPC2Config(WorldModelConfig):
@@ -67,9 +72,12 @@ class TDMPC2Config(WorldModelConfig):
                                   maximum=32, architecture=True)
     encoder_dim: int = spec(256, "Width of the observation encoder MLP.", minimum=1, maximum=1 << 16,
                             architecture=True)
-    num_encoder_layers: int = spec(2, "Layers of the observation encoder MLP (hidden layers + output).",
+    num_encoder_layers: int = spec(2, "Layers of the observation encoder MLP (hidden layers + output); as "
+                                   "official, 1 still keeps one hidden layer.",
                                    minimum=1, maximum=32, architecture=True)
-    cnn_channels: int = spec(32, "Channels of the CNN encoder for image observations.", minimum=1, maximum=4096,
+    cnn_channels: int = spec(32, "Channels of the CNN encoder for image observations (official: 64x64 images, "
+                             "32 x 4 x 4 = 512 = latent_dim features straight to SimNorm; else a Linear maps "
+                             "them to latent_dim).", minimum=1, maximum=4096,
                              architecture=True)
     task_dim: int = spec(96, "Size of the learned task embedding (used when num_tasks > 1).", minimum=1,
                          maximum=4096, architecture=True)
@@ -89,10 +97,26 @@ class TDMPC2Config(WorldModelConfig):
     num_pi_trajs: int = spec(24, "Sampled sequences that come from the policy prior.", minimum=0,
                              maximum=1 << 20)
     temperature: float = spec(0.5, "MPPI temperature of the elite weighting.", exclusive_minimum=0)
-    momentum: float = spec(0.1, "Momentum of the MPPI mean update (0 = none).", minimum=0, maximum=1)
+    momentum: float = spec(0.0, "Momentum of the MPPI mean update (0 = none, as the official planner).", minimum=0,
+                           maximum=1)
     min_std: float = spec(0.05, "Lowest MPPI sampling std.", exclusive_minimum=0)
     max_std: float = spec(2.0, "Initial and highest MPPI sampling std.", exclusive_minimum=0)
-    discount: float = spec(0.99, "Discount factor of the TD targets.", minimum=0, maximum=1)
+    discount: float | None = spec(
+        None, "Discount factor of the TD targets and planning; null derives it from the episode length as the "
+        "official code does: (L/5 - 1)/(L/5) clipped to [0.95, 0.995] (0.99 when the length is unknown too).",
+        minimum=0, maximum=1)
+    episode_length: int | None = spec(None, "Steps per episode (null = unknown); sets the derived discount.",
+                                      minimum=1, maximum=1 << 30)
+    task_episode_lengths: tuple[int, ...] | None = spec(
+        None, "Multitask: steps per episode of each task (one per task); each task gets its own derived discount.",
+        min_items=1, item_minimum=1, item_maximum=1 << 30)
+    task_action_dims: tuple[int, ...] | None = spec(
+        None, "Multitask: action dimensions each task uses (one per task, each at most action_dim); the rest "
+        "are masked out of the policy and planner, as in the official multitask checkpoints.",
+        min_items=1, item_minimum=1, item_maximum=65536)
+    episodic: bool = spec(False, "Add the termination head (official 'episodic'): TD targets and planning stop "
+                          "at predicted terminations; batches then carry 'terminated'.", architecture=True)
+    termination_coef: float = spec(1.0, "Weight of the termination loss (episodic only).", minimum=0)
     rho: float = spec(0.5, "Temporal decay of the loss over the horizon.", exclusive_minimum=0, maximum=1)
     tau: float = spec(0.01, "EMA coefficient of the target Q ensemble.", exclusive_minimum=0, maximum=1)
     entropy_coef: float = spec(1e-4, "Policy entropy coefficient.", minimum=0)
@@ -102,7 +126,8 @@ class TDMPC2Config(WorldModelConfig):
     use_decoder: bool = spec(False, "Add an observation decoder and reconstruction loss (not in the paper).",
                              architecture=True)
     learning_rate: float = spec(3e-4, "Learning rate.", exclusive_minimum=0, maximum=1)
-    grad_clip: float = spec(20.0, "Gradient-norm clipping threshold (0 disables).", minimum=0)
+    grad_clip: float = spec(20.0, "Gradient-norm clipping threshold of each of the two updates (world model, "
+                            "policy; 0 disables).", minimum=0)
 
     @classmethod
     def derived_values(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -120,3 +145,42 @@ class TDMPC2Config(WorldModelConfig):
         if isinstance(latent, int) and not isinstance(latent, bool):
             out["deter_dim"] = latent
         return out
+
+    # ------------------------------------------------------------------ official derived settings
+    @staticmethod
+    def discount_for(episode_length: int) -> float:
+        """The official discount of an episode of ``episode_length`` steps.
+
+        (L/5 - 1) / (L/5), clipped to [0.95, 0.995]: 0.995 for 1000-step tasks, 0.95 up to 100 steps.
+
+        Args:
+            episode_length: Steps per episode (after action repeat).
+
+        Returns:
+            The discount factor.
+        """
+        frac = episode_length / DISCOUNT_DENOM
+        return min(max((frac - 1) / frac, DISCOUNT_MIN), DISCOUNT_MAX)
+
+    def task_discounts(self) -> tuple[float, ...]:
+        """The discount of each task (one value for a single task).
+
+        An explicit ``discount`` wins; else each task's from ``task_episode_lengths`` (multitask) or
+        ``episode_length``; else 0.99 (the official code always knows the length; we may not).
+
+        Returns:
+            One discount per task (``num_tasks`` values).
+        """
+        if self.discount is not None:
+            return (float(self.discount),) * self.num_tasks
+        if self.num_tasks > 1 and self.task_episode_lengths:
+            return tuple(self.discount_for(n) for n in self.task_episode_lengths)
+        if self.episode_length is not None:
+            return (self.discount_for(self.episode_length),) * self.num_tasks
+        return (DEFAULT_DISCOUNT,) * self.num_tasks
+
+    @property
+    def planning_iterations(self) -> int:
+        """MPPI iterations actually run: ``iterations``, +2 when action_dim >= 20 (the official heuristic
+        for large action spaces; in multitask action_dim is the largest task's)."""
+        return self.iterations + 2 * int(self.action_dim >= 20)
