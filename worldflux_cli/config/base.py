@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from worldflux_cli.config import check as _check
+from worldflux_cli.config.checked import CheckedOnce
 from worldflux_cli.config.enums import DynamicsType, LatentType
 from worldflux_cli.config.errors import ConfigurationError
 from worldflux_cli.config.fields import MAX_OBS_DIM, spec
@@ -21,13 +20,10 @@ C = TypeVar("C", bound="WorldModelConfig")
 #: The largest config file ``load`` reads (a config is a few KB).
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
-#: True while a constructor runs on values that were checked just before (from_dict, the validator):
-#: the check runs once per construction, not again in __post_init__.
-_ALREADY_CHECKED: ContextVar[bool] = ContextVar("worldflux_config_already_checked", default=False)
 
 
 @dataclasses.dataclass
-class WorldModelConfig:
+class WorldModelConfig(CheckedOnce):
     """Base configuration for all world models.
 
     The fields every world model shares: the observation and action spaces, the latent sizes,
@@ -107,37 +103,7 @@ class WorldModelConfig:
         for name, value in self.derived_values(self._raw_dict()).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        if not _ALREADY_CHECKED.get():
-            self._raise_if_invalid(self.to_dict())
-
-    @classmethod
-    def _raise_if_invalid(cls, values: dict[str, Any]) -> None:
-        """The one check of a config (worldflux_cli.config.check); ConfigurationError listing every error."""
-        problems = _check.errors_of(_check.check_values(values, cls))
-        if problems:
-            raise ConfigurationError(f"invalid {cls.family_title} config", problems,
-                                     "run `worldflux validate FILE` on its file for each problem's line and hint")
-
-    @classmethod
-    def from_checked(cls: type[C], values: dict[str, Any]) -> C:
-        """Construct from values that were just checked, without checking them again.
-
-        For the validation pipeline, which has run the full check on the document already
-        (``worldflux_cli.config.check.check_values``); the check is not run twice. Anything
-        else should call [from_dict][worldflux_cli.config.WorldModelConfig.from_dict], which checks.
-
-        Args:
-            values: A JSON-shaped dict (lists, enum values as strings) that the check found
-                valid for this class.
-
-        Returns:
-            An instance of this class holding ``values``.
-        """
-        token = _ALREADY_CHECKED.set(True)
-        try:
-            return cls(**values)
-        finally:
-            _ALREADY_CHECKED.reset(token)
+        self._check_on_construction(self.to_dict())
 
     def _normalise(self) -> None:
         """Turn JSON-shaped values (lists, enum strings) into the declared Python types."""

@@ -23,13 +23,13 @@ from typing import Any
 
 from worldflux_cli.config import check as _check
 from worldflux_cli.config.base import WorldModelConfig
+from worldflux_cli.config.checked import already_checked, check_skipped
 from worldflux_cli.config.env import EnvConfig, parse_ref
 from worldflux_cli.config.errors import ConfigurationError
 from worldflux_cli.config.names import MODEL_FAMILIES, SCHEMA_KEY, suggest
 from worldflux_cli.config.presets import parse_preset_id
 from worldflux_cli.config.problems import Problem, error
 from worldflux_cli.config.registry import family_of
-from worldflux_cli.config.section import already_checked, check_skipped
 from worldflux_cli.config.training import TrainingConfig
 from worldflux_cli.config.training_rules import USUAL_BATCH_SIZE, batch_fit, fixes, resolve_batch
 from worldflux_cli.errors import WorldfluxError

@@ -9,38 +9,17 @@ check (``worldflux_cli.config.check``), once per construction, whichever way it 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
-from worldflux_cli.config import check as _check
+from worldflux_cli.config.checked import CheckedOnce
 from worldflux_cli.config.errors import ConfigurationError
 from worldflux_cli.config.names import SCHEMA_KEY
 
 S = TypeVar("S", bound="Section")
 
-#: True while a section is built from values checked just before: the check is not run twice.
-_ALREADY_CHECKED: ContextVar[bool] = ContextVar("worldflux_section_already_checked", default=False)
-
-
-@contextmanager
-def already_checked() -> Iterator[None]:
-    """Within this block, constructing a section (or a run) does not check it: its values were just checked."""
-    token = _ALREADY_CHECKED.set(True)
-    try:
-        yield
-    finally:
-        _ALREADY_CHECKED.reset(token)
-
-
-def check_skipped() -> bool:
-    """True inside ``already_checked()``."""
-    return _ALREADY_CHECKED.get()
-
 
 @dataclasses.dataclass
-class Section:
+class Section(CheckedOnce):
     """A checked part of a run file; subclasses declare their fields with ``spec``."""
 
     #: Name of the section (its schema file is ``<family>.schema.json``; rules are picked by it).
@@ -50,27 +29,15 @@ class Section:
     #: Keys a section object must have.
     required_keys: ClassVar[tuple[str, ...]] = ()
 
-    def __post_init__(self) -> None:
-        if not _ALREADY_CHECKED.get():
-            self._raise_if_invalid(self.to_dict())
+    check_hint: ClassVar[str] = "run `worldflux validate FILE` on the run file for each problem's line and hint"
 
-    @classmethod
-    def _raise_if_invalid(cls, values: dict[str, Any]) -> None:
-        problems = _check.errors_of(_check.check_values(values, cls))
-        if problems:
-            raise ConfigurationError(f"invalid {cls.family_title} config", problems,
-                                     "run `worldflux validate FILE` on the run file for each problem's line and hint")
+    def __post_init__(self) -> None:
+        self._check_on_construction(self.to_dict())
 
     @classmethod
     def derived_values(cls, values: dict[str, Any]) -> dict[str, Any]:
         """Sections have no derived fields."""
         return {}
-
-    @classmethod
-    def from_checked(cls: type[S], values: dict[str, Any]) -> S:
-        """Construct from values the check has just found valid, without checking them again."""
-        with already_checked():
-            return cls(**{k: v for k, v in values.items() if k != SCHEMA_KEY})
 
     @classmethod
     def from_dict(cls: type[S], d: dict[str, Any]) -> S:
