@@ -114,6 +114,11 @@ def test_a_file_full_of_problems_answers_fast_and_bounded(make, tmp_path):
     code, out, _, seconds = run_capped("validate", str(path), "--format", "json", timeout=60)
     data = json.loads(out)["files"][0]
     assert code == 1 and data["problem_count"] == len(data["problems"]) >= 1 and seconds < 30
+    messages = [p["message"] for p in data["problems"]]
+    if make is _many_unknown_keys:  # 1,000 listed one by one, and one problem that counts the rest
+        assert len(messages) == 1001 and "99,000 more unknown keys (100,000 in all" in " ".join(messages)
+    if make is _many_duplicates:
+        assert len(messages) <= 1002 and "more problems of the file itself" in " ".join(messages)
 
 
 def test_every_problem_is_counted_and_listed_on_request(cli, tmp_path):

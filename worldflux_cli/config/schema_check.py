@@ -24,6 +24,8 @@ _Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=_TY
 
 #: Unknown keys of one object that get a "did you mean" search; the rest get the list of known keys.
 MAX_SUGGESTIONS = 100
+#: Unknown keys of one object reported one by one; one more problem counts the rest.
+MAX_UNKNOWN_LISTED = 1000
 
 
 @cache
@@ -79,7 +81,14 @@ def _convert(err: jsonschema.ValidationError, cls: type[WorldModelConfig], origi
         listing = f"remove it; {cls.family_title} configs take: " + ", ".join(
             k for k in allowed if not k.startswith("$"))[:300]
         problems = []
-        for index, key in enumerate(sorted(set(value) - set(allowed))):
+        unknown = sorted(set(value) - set(allowed))
+        if len(unknown) > MAX_UNKNOWN_LISTED:  # one problem stands for the rest: output and time stay bounded
+            rest = len(unknown) - MAX_UNKNOWN_LISTED
+            problems.append(error("WF101", f"{rest:,} more unknown keys" + (f" in {name}" if where else "")
+                                  + f" ({len(unknown):,} in all; the first {MAX_UNKNOWN_LISTED:,} are listed)",
+                                  listing, where))
+            unknown = unknown[:MAX_UNKNOWN_LISTED]
+        for index, key in enumerate(unknown):
             # a close-match search costs ~0.4 ms: only the first keys get one, so 100,000 keys stay fast
             hint_word = suggest(key, allowed) if index < MAX_SUGGESTIONS and len(key) <= 64 else None
             hint = f"did you mean {hint_word!r}?" if hint_word else listing

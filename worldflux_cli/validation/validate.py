@@ -62,6 +62,10 @@ class FileReport:
         return not self.errors and not (strict and self.warnings)
 
 
+#: Problems of the file itself (duplicate keys, ...) reported one by one; one more problem counts the rest.
+MAX_PARSE_LISTED = 1000
+
+
 def validate_bytes(data: bytes | str, path: str, *, base_dir: Path | None = None, fit: Fit | None = None) -> FileReport:
     """Validate one config or run document. Never raises for bad input.
 
@@ -70,9 +74,15 @@ def validate_bytes(data: bytes | str, path: str, *, base_dir: Path | None = None
     """
     parsed = jsonparse.parse(data)
     report = FileReport(path=path, lines=parsed.lines)
-    for err in parsed.errors:
+    for err in parsed.errors[:MAX_PARSE_LISTED]:
         code, hint = _PARSE_CODES.get(err.code, ("WF001", ""))
         report.problems.append(Problem(code, "error", err.message, hint, tuple(err.path), err.line, err.column))
+    if len(parsed.errors) > MAX_PARSE_LISTED:  # one problem stands for the rest: output stays bounded
+        last = parsed.errors[MAX_PARSE_LISTED]
+        code, hint = _PARSE_CODES.get(last.code, ("WF001", ""))
+        report.problems.append(Problem(code, "error", f"{len(parsed.errors) - MAX_PARSE_LISTED:,} more problems of "
+                                       f"the file itself ({len(parsed.errors):,} in all; the first "
+                                       f"{MAX_PARSE_LISTED:,} are listed)", hint, (), last.line, last.column))
     if not parsed.parsed:
         return report
     value = parsed.value
