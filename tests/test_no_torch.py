@@ -42,6 +42,8 @@ print("HEAVY=" + ",".join(heavy))
     ["diff", str(EXAMPLES / "valid" / "run-tdmpc2-walker.json"), str(EXAMPLES / "valid" / "run-tdmpc2-walker.json")],
     ["schema", "run"],
     ["info", str(EXAMPLES / "valid" / "run-tdmpc2-walker.json")],
+    ["train", "--help"],
+    ["eval", "--help"],
 ], ids=lambda a: " ".join(a)[:40])
 def test_config_commands_do_not_import_torch(args, tmp_path):
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(heavy=HEAVY), *args], cwd=tmp_path,

@@ -20,6 +20,7 @@ from worldflux_cli.cli.interop_cmd import export, import_
 from worldflux_cli.cli.new_cmd import new
 from worldflux_cli.cli.presets_cmd import presets
 from worldflux_cli.cli.schema_cmd import schema
+from worldflux_cli.cli.train_cmd import eval_, train
 from worldflux_cli.cli.validate_cmd import validate
 from worldflux_cli.errors import EXIT_FAILED, EXIT_INTERNAL
 
@@ -67,6 +68,8 @@ app.command(rich_help_panel="Model zoo")(bench)
 app.command(rich_help_panel="Model zoo")(info)
 app.command("import", rich_help_panel="Hub")(import_)
 app.command(rich_help_panel="Hub")(export)
+app.command(rich_help_panel="Training")(train)
+app.command("eval", rich_help_panel="Training")(eval_)
 
 
 def main() -> None:

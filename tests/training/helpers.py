@@ -1,0 +1,32 @@
+"""A small TD-MPC2 run on gym:Pendulum-v1 (50-step episodes) that trains in seconds on one CPU thread."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ENV = "gym:Pendulum-v1?episode_length=50"
+TRAINING = {"total_steps": 120, "prefill_steps": 50, "batch_size": 16, "replay_size": 1000, "eval_interval": 120,
+            "eval_episodes": 1, "log_interval": 20, "checkpoint_interval": 0, "seed": 0}
+
+
+def write_run(cli, path: Path, **training) -> Path:
+    """A run file: tdmpc2:tiny fitted to Pendulum (horizon 3, a small MPPI), with TRAINING and ``training``."""
+    r = cli("new", "--model", "tdmpc2", "--size", "tiny", "--env", ENV, "--set", "horizon=3",
+            "--set", "num_samples=64", "--set", "num_elites=8", "--set", "num_pi_trajs=4", "--set", "iterations=2",
+            "--set", "device=cpu", "-o", str(path), "--force")
+    assert r.exit_code == 0, r.output
+    run = json.loads(path.read_text())
+    run["training"].update({**TRAINING, **training})
+    path.write_text(json.dumps(run, indent=1))
+    return path
+
+
+def train_small(cli, folder: Path, run: Path) -> Path:
+    """Train ``run`` into ``folder`` through the CLI; asserts it succeeded."""
+    import torch
+
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and deterministic on a shared machine
+    r = cli("train", str(run), "--output", str(folder))
+    assert r.exit_code == 0, r.output
+    return folder
