@@ -6,6 +6,7 @@ safetensors are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated
 
@@ -56,20 +57,25 @@ def _root(
         raise typer.Exit()
 
 
-app.command(rich_help_panel="Configs")(new)
-app.command(rich_help_panel="Configs")(validate)
-app.command(rich_help_panel="Configs")(diff)
-app.command(rich_help_panel="Model zoo")(presets)
-app.command(rich_help_panel="Configs")(schema)
-app.command(rich_help_panel="Hub")(save)
-app.command(rich_help_panel="Hub")(push)
-app.command(rich_help_panel="Hub")(pull)
-app.command(rich_help_panel="Model zoo")(bench)
-app.command(rich_help_panel="Model zoo")(info)
-app.command("import", rich_help_panel="Hub")(import_)
-app.command(rich_help_panel="Hub")(export)
-app.command(rich_help_panel="Training")(train)
-app.command("eval", rich_help_panel="Training")(eval_)
+def _reflowed(fn) -> str:
+    """A command's docstring with each paragraph on one line, so the help wraps to the terminal's width
+    (Typer keeps a docstring's line breaks: lines wider than the terminal would break twice). Lines of a
+    list ("- ...") and indented lines (examples) keep their own line."""
+    paragraphs = []
+    for block in inspect.cleandoc(fn.__doc__ or "").split("\n\n"):
+        lines = block.splitlines()
+        keep = any(line.startswith(("- ", "  ")) for line in lines)
+        paragraphs.append(block if keep else " ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
+
+
+for name, panel, fn in (
+    ("new", "Configs", new), ("validate", "Configs", validate), ("diff", "Configs", diff),
+    ("presets", "Model zoo", presets), ("schema", "Configs", schema), ("save", "Hub", save),
+    ("push", "Hub", push), ("pull", "Hub", pull), ("bench", "Model zoo", bench), ("info", "Model zoo", info),
+    ("import", "Hub", import_), ("export", "Hub", export), ("train", "Training", train), ("eval", "Training", eval_),
+):
+    app.command(name, rich_help_panel=panel, help=_reflowed(fn))(fn)
 
 
 def main() -> None:
