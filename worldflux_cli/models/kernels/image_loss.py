@@ -11,10 +11,8 @@ the plain ops; the strided ``out=`` would split its graph). Measured on a 2-core
 2 threads, interleaved with the plain twin (2026-12-02): forward + backward over 1024 frames of
 3 x 64 x 64, 27 vs 40 ms (1.45x); benchmarks/RESULTS.md, "Kernels behind one switch".
 
-Known: in float32 the loss value (not its gradient, which does not depend on it) reads low by up to
-~1e-3 relative over ~12M pixels, because ``vector_norm`` accumulates the whole sum in float32; the plain
-``square().sum()`` is exact to ~1e-7 there. Per-frame norms summed in float64 would fix it (and run
-faster); left for its own change, since it moves the reported loss.
+The sum is taken as per-frame norms (each a float32 reduction over one frame) whose squares are summed
+in float64: one float32 accumulation over ~12M pixels read the loss low by up to ~1e-3 relative.
 """
 
 from __future__ import annotations
@@ -42,7 +40,8 @@ class _SigmoidSquaredErrorFn(torch.autograd.Function):
         d = torch.sub(s, target.to(s.dtype), out=torch.empty_like(s))  # in s's memory format, whatever the target's
         ctx.save_for_backward(s, d)
         ctx.dtype = logits.dtype
-        return torch.linalg.vector_norm(d).square()
+        frames = torch.linalg.vector_norm(d, dim=tuple(range(1, d.dim()))) if d.dim() > 1 else d.abs()
+        return frames.to(torch.float64).square().sum().to(s.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
