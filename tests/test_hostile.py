@@ -121,6 +121,21 @@ def test_a_file_full_of_problems_answers_fast_and_bounded(make, tmp_path):
         assert len(messages) <= 1002 and "more problems of the file itself" in " ".join(messages)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: '{"model_type": "tdmpc2", ' + ", ".join('"a": 1' for _ in range(2_000_000)) + "}",
+    lambda: json.dumps({"model_type": "tdmpc2", **{f"k{i}": i for i in range(800_000)}}),
+    lambda: json.dumps({"model_type": "tdmpc2", "x": [[]] * 3_600_000}),
+], ids=["2M duplicate keys", "800k unknown keys", "3M nested lists"])
+def test_a_file_just_under_16_mib_answers_in_seconds(make, tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text(make())
+    assert 12 * 2**20 < path.stat().st_size < 16 * 2**20
+    code, out, err, seconds = run_capped("validate", str(path), timeout=120)
+    assert code == 1 and seconds < 20, seconds  # about 1-4 s on an idle 2-core machine
+    assert len(out) < 200_000
+    assert_clean(out + err)
+
+
 def test_every_problem_is_counted_and_listed_on_request(cli, tmp_path):
     path = tmp_path / "bad.json"
     path.write_bytes(_many_unknown_keys(120))

@@ -6,6 +6,7 @@ built (constructor, ``from_dict``, ``from_size``, ``load``, ``worldflux validate
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from worldflux_cli.config.problems import Problem
@@ -28,7 +29,8 @@ def check_values(values: dict[str, Any], cls: type[WorldModelConfig]) -> list[Pr
     nullable = nullable_fields(cls)
     schema = schema_problems({k: v for k, v in values.items() if not (v is None and k in nullable)}, cls)
     refused = {p.where[0] for p in schema if p.severity == "error" and p.where}
-    clean = {k: (None if k in refused else v) for k, v in values.items()}
+    fields = {f.name for f in dataclasses.fields(cls)}  # the rules read fields only, never unknown keys
+    clean = {k: (None if k in refused else v) for k, v in values.items() if k in fields}
     return schema + rule_problems(clean, cls)
 
 

@@ -40,9 +40,12 @@ def _show(value: Any) -> str:
 
 def schema_problems(values: dict[str, Any], cls: type[WorldModelConfig]) -> list[Problem]:
     """All JSON Schema violations of ``values`` against the schema of ``cls``."""
-    out: list[Problem] = []
-    checked = _trimmed(values, validator_for(cls).schema["properties"])
-    for err in sorted(validator_for(cls).iter_errors(checked), key=lambda e: list(map(str, e.absolute_path))):
+    validator = validator_for(cls)
+    props = validator.schema["properties"]
+    unknown = [key for key in values if key not in props]  # reported here: the validator sees known keys only
+    out = _unknown_keys(unknown, list(props), (), cls) if unknown else []
+    checked = _trimmed({k: v for k, v in values.items() if k in props} if unknown else values, props)
+    for err in sorted(validator.iter_errors(checked), key=lambda e: list(map(str, e.absolute_path))):
         out.extend(_convert(err, cls, values))
     return out
 
@@ -51,12 +54,36 @@ def _trimmed(values: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     """``values`` with each list longer than its field's maxItems cut to maxItems + 1 items: the length is
     reported once (with the real count) instead of one problem per extra item, and a list of a million
     items costs no more than a short one."""
-    out = dict(values)
-    for key, value in values.items():
-        limit = props.get(key, {}).get("maxItems") if isinstance(props.get(key), dict) else None
+    out = values
+    for key, field in props.items():
+        value, limit = values.get(key), field.get("maxItems") if isinstance(field, dict) else None
         if isinstance(value, list) and limit is not None and len(value) > limit + 1:
+            out = dict(out) if out is values else out
             out[key] = value[:limit + 1]
     return out
+
+
+def _unknown_keys(unknown: list[str], allowed: list[str], where: tuple, cls: type[WorldModelConfig]) -> list[Problem]:
+    """WF101 for each key of ``unknown`` (in the file's order) of the object at ``where``: the first
+    MAX_UNKNOWN_LISTED one by one (the first MAX_SUGGESTIONS with a close-match search), then one problem
+    that counts the rest, so 100,000 keys cost little more than 1,000."""
+    name = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(where))
+    listing = f"remove it; {cls.family_title} configs take: " + ", ".join(
+        k for k in allowed if not k.startswith("$"))[:300]
+    problems = []
+    if len(unknown) > MAX_UNKNOWN_LISTED:
+        rest = len(unknown) - MAX_UNKNOWN_LISTED
+        problems.append(error("WF101", f"{rest:,} more unknown keys" + (f" in {name}" if where else "")
+                              + f" ({len(unknown):,} in all; the first {MAX_UNKNOWN_LISTED:,} are listed)",
+                              listing, where))
+        unknown = unknown[:MAX_UNKNOWN_LISTED]
+    for index, key in enumerate(unknown):
+        # a close-match search costs ~0.4 ms: only the first keys get one
+        hint_word = suggest(key, allowed) if index < MAX_SUGGESTIONS and len(key) <= 64 else None
+        hint = f"did you mean {hint_word!r}?" if hint_word else listing
+        message = f"unknown key {key!r}" + (f" in {name}" if where else "")
+        problems.append(error("WF101", message, hint, where + (key,), key=True))
+    return problems
 
 
 def _range_text(schema: dict[str, Any]) -> str:
@@ -78,23 +105,8 @@ def _convert(err: jsonschema.ValidationError, cls: type[WorldModelConfig], origi
     kind, schema, value = err.validator, err.schema, err.instance
     if kind == "additionalProperties":
         allowed = list(schema.get("properties", {}))
-        listing = f"remove it; {cls.family_title} configs take: " + ", ".join(
-            k for k in allowed if not k.startswith("$"))[:300]
-        problems = []
-        unknown = sorted(set(value) - set(allowed))
-        if len(unknown) > MAX_UNKNOWN_LISTED:  # one problem stands for the rest: output and time stay bounded
-            rest = len(unknown) - MAX_UNKNOWN_LISTED
-            problems.append(error("WF101", f"{rest:,} more unknown keys" + (f" in {name}" if where else "")
-                                  + f" ({len(unknown):,} in all; the first {MAX_UNKNOWN_LISTED:,} are listed)",
-                                  listing, where))
-            unknown = unknown[:MAX_UNKNOWN_LISTED]
-        for index, key in enumerate(unknown):
-            # a close-match search costs ~0.4 ms: only the first keys get one, so 100,000 keys stay fast
-            hint_word = suggest(key, allowed) if index < MAX_SUGGESTIONS and len(key) <= 64 else None
-            hint = f"did you mean {hint_word!r}?" if hint_word else listing
-            message = f"unknown key {key!r}" + (f" in {name}" if where else "")
-            problems.append(error("WF101", message, hint, where + (key,), key=True))
-        return problems
+        known = set(allowed)
+        return _unknown_keys([key for key in value if key not in known], allowed, where, cls)
     if kind == "type":
         expected = schema["type"]
         hint = f"write a JSON {expected}"

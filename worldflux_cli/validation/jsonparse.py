@@ -60,7 +60,9 @@ Messages are lower-case sentences without a trailing period, e.g.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -136,6 +138,8 @@ class ParseResult:
     lines: list[str]
     #: False when no value could be produced (a fatal error); value is None.
     parsed: bool
+    #: Problems found but not listed in ``errors`` (the fast path lists at most MAX_LISTED duplicates).
+    omitted: int = 0
 
     @property
     def ok(self) -> bool:
@@ -785,6 +789,10 @@ def parse(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> ParseResu
     else:
         raise TypeError(f"parse() needs bytes or str, not {type(data).__name__}")
 
+    if len(text) >= FAST_MIN_CHARS:
+        fast = _fast_parse(text, max_depth)
+        if fast is not None:
+            return fast
     parser = _Parser(text, max_depth)
     value, parsed = parser.parse_document()
     return ParseResult(
@@ -795,3 +803,157 @@ def parse(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> ParseResu
         lines=parser.lines,
         parsed=parsed,
     )
+
+
+# ------------------------------------------------------------------------------------- the fast path
+#
+# A large document (a config is a few KB; a megabyte is a hostile or broken file) is parsed at C speed:
+# the top-level object member by member, each value by the standard library's decoder. Positions are
+# recorded for the top-level keys and values only (a problem deeper inside points at its top-level
+# value). Anything the fast path cannot vouch for, such as a syntax error, NaN or Infinity, a number too
+# large for a float, a duplicate key below the top level, nesting past ``max_depth``, or a top level that
+# is not an object, sends the document to the full parser above, which reports it with its position.
+
+#: Documents of at least this many characters try the fast path first.
+FAST_MIN_CHARS = 1 << 20
+#: Duplicate top-level keys listed one by one by the fast path; the rest are counted in ``omitted``.
+MAX_LISTED = 1000
+
+_FAST_KEY = re.compile(r'"((?:[^"\\\x00-\x1f]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*')
+_FAST_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _NotFast(Exception):
+    """Internal: the fast path cannot vouch for this document; use the full parser."""
+
+
+def _refuse_constant(_name: str) -> Any:
+    raise _NotFast
+
+
+def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _NotFast
+    return out
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotFast
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
+                            object_pairs_hook=_pairs_without_duplicates)
+#: On CPython 3.11 and older the C decoder counts its nesting against the recursion limit, so lowering the
+#: limit around it bounds the depth for free (later versions count C recursion apart: values are walked).
+#: The frames counted are a lower bound of the recursion depth (C calls below count too), so the bound
+#: errs only one way: a value nested near max_depth may go to the full parser, never past it unseen.
+_DEPTH_BY_RECURSION_LIMIT = sys.implementation.name == "cpython" and sys.version_info < (3, 12)
+
+
+def _vouch(value: Any, max_depth: int) -> None:
+    """_NotFast when ``value`` nests deeper than ``max_depth`` containers."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise _NotFast
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+
+
+def _frame_depth() -> int:
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
+class _Offsets(dict):
+    """Positions computed on demand from character offsets: a large document reports a few problems, so
+    building a Pos for each of its members would cost more than the parse."""
+
+    def __init__(self, starts: list[int]):
+        super().__init__()
+        self._starts = starts
+
+    def _pos(self, offset: int) -> Pos:
+        line = bisect_right(self._starts, offset)
+        return Pos(line, offset - self._starts[line - 1] + 1)
+
+    def __getitem__(self, key: tuple) -> Pos:
+        return self._pos(dict.__getitem__(self, key))
+
+    def get(self, key: tuple, default: Any = None) -> Any:
+        offset = dict.get(self, key)
+        return default if offset is None else self._pos(offset)
+
+    def items(self):  # type: ignore[override]
+        return ((k, self._pos(v)) for k, v in dict.items(self))
+
+    def values(self):  # type: ignore[override]
+        return (self._pos(v) for v in dict.values(self))
+
+
+def _fast_parse(text: str, max_depth: int) -> ParseResult | None:
+    """The ParseResult of a large document whose top level is an object, or None (use the full parser)."""
+    lines, starts = _split_lines(text)
+    pos = _FAST_WS.match(text, 0).end()
+    if text[pos:pos + 1] != "{" or max_depth < 1:
+        return None
+    obj: dict[str, Any] = {}
+    positions, key_positions = _Offsets(starts), _Offsets(starts)
+    dict.__setitem__(positions, (), pos)
+    errors: list[ParseError] = []
+    omitted = 0
+    key_match, ws_match, decode = _FAST_KEY.match, _FAST_WS.match, _DECODER.raw_decode
+    if max_depth > 200:  # the recursion-limit bound needs a small depth; a large one is the full parser's job
+        return None
+    limit = sys.getrecursionlimit()
+    if _DEPTH_BY_RECURSION_LIMIT:  # the decoder may then nest max_depth - 1 containers in a value (calibrated)
+        sys.setrecursionlimit(_frame_depth() + max_depth)
+    pos = ws_match(text, pos + 1).end()
+    try:
+        if text[pos:pos + 1] == "}":
+            pos += 1
+        else:
+            while True:
+                m = key_match(text, pos)
+                if m is None:
+                    return None
+                raw = m.group(1)
+                key = json.loads(f'"{raw}"') if "\\" in raw else raw
+                value, end = decode(text, m.end())
+                if not _DEPTH_BY_RECURSION_LIMIT and type(value) in (dict, list):
+                    _vouch(value, max_depth - 1)
+                member = (key,)
+                if key in obj:
+                    if len(errors) < MAX_LISTED:
+                        first, here = key_positions[member], key_positions._pos(m.start())
+                        errors.append(ParseError(DUPLICATE_KEY, f"duplicate key {_quote_key(key)} (first defined on "
+                                                 f"line {first.line}, column {first.column}); the last one is used",
+                                                 here.line, here.column, member))
+                    else:
+                        omitted += 1
+                obj[key] = value  # a duplicate: the last one is used (in the first one's place, as the full parser)
+                dict.__setitem__(key_positions, member, m.start())
+                dict.__setitem__(positions, member, m.end())
+                pos = ws_match(text, end).end()
+                sep = text[pos:pos + 1]
+                if sep == "}":
+                    pos += 1
+                    break
+                if sep != ",":
+                    return None
+                pos = ws_match(text, pos + 1).end()
+    except (_NotFast, ValueError, RecursionError, IndexError):  # JSONDecodeError is a ValueError
+        return None
+    finally:
+        sys.setrecursionlimit(limit)
+    if ws_match(text, pos).end() != len(text):
+        return None
+    return ParseResult(value=obj, errors=errors, positions=positions, key_positions=key_positions, lines=lines,
+                       parsed=True, omitted=omitted)

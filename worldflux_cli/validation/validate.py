@@ -77,12 +77,13 @@ def validate_bytes(data: bytes | str, path: str, *, base_dir: Path | None = None
     for err in parsed.errors[:MAX_PARSE_LISTED]:
         code, hint = _PARSE_CODES.get(err.code, ("WF001", ""))
         report.problems.append(Problem(code, "error", err.message, hint, tuple(err.path), err.line, err.column))
-    if len(parsed.errors) > MAX_PARSE_LISTED:  # one problem stands for the rest: output stays bounded
-        last = parsed.errors[MAX_PARSE_LISTED]
+    total = len(parsed.errors) + parsed.omitted
+    if total > MAX_PARSE_LISTED:  # one problem stands for the rest: output stays bounded
+        last = parsed.errors[-1]
         code, hint = _PARSE_CODES.get(last.code, ("WF001", ""))
-        report.problems.append(Problem(code, "error", f"{len(parsed.errors) - MAX_PARSE_LISTED:,} more problems of "
-                                       f"the file itself ({len(parsed.errors):,} in all; the first "
-                                       f"{MAX_PARSE_LISTED:,} are listed)", hint, (), last.line, last.column))
+        report.problems.append(Problem(code, "error", f"{total - MAX_PARSE_LISTED:,} more problems of the file "
+                                       f"itself ({total:,} in all; the first {MAX_PARSE_LISTED:,} are listed)", hint,
+                                       (), last.line, last.column))
     if not parsed.parsed:
         return report
     value = parsed.value
