@@ -105,6 +105,28 @@ def test_cli_import_then_export(cli, tmp_path, official):
     assert r.exit_code == 2 and "--force" in r.stderr
 
 
+def test_export_writes_like_every_other_output(cli, tmp_path):
+    """The usual file mode, never over a device, a symbolic link replaced only with --force (and then itself)."""
+    import os
+
+    out = tmp_path / "m"
+    assert cli("import", str(CKPT), "-o", str(out), "--task", "mt3").exit_code == 0
+    old = os.umask(0o022)
+    try:
+        assert cli("export", str(out), "--to", "tdmpc2", "-o", str(tmp_path / "a.pt")).exit_code == 0
+        assert (tmp_path / "a.pt").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+    r = cli("export", str(out), "--to", "tdmpc2", "-o", "/dev/null", "--force")
+    assert r.exit_code == 2 and "character device" in r.stderr
+    link, target = tmp_path / "link.pt", tmp_path / "target.pt"
+    target.write_text("keep")
+    link.symlink_to(target)
+    assert cli("export", str(out), "--to", "tdmpc2", "-o", str(link)).exit_code == 2 and link.is_symlink()
+    assert cli("export", str(out), "--to", "tdmpc2", "-o", str(link), "--force").exit_code == 0
+    assert not link.is_symlink() and target.read_text() == "keep"
+
+
 def _write(tmp_path: Path, state: dict) -> str:
     path = tmp_path / "c.pt"
     torch.save({"model": state}, path)

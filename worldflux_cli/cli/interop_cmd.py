@@ -88,7 +88,8 @@ def export(
                                            show_default=False)],
     to: Annotated[str, typer.Option("--to", help="Target format: tdmpc2 (the official .pt layout).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.", show_default=False)],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file (or a symbolic link there: "
+                                        "the link itself).")] = False,
 ) -> None:
     """Export a worldflux TD-MPC2 model folder as an official TD-MPC2 checkpoint ({'model': state_dict}).
 
@@ -107,8 +108,9 @@ def export(
     if to != "tdmpc2":
         raise WorldfluxError(f"--to {to!r} is not a format worldflux exports", "use --to tdmpc2",
                              exit_code=EXIT_FAILED)
-    if output.exists() and not force:
-        raise WorldfluxError(f"{output} exists", "pass --force to replace it", exit_code=EXIT_FAILED)
+    from worldflux_cli.fileio import check_output
+
+    check_output(output, force)  # a new path or a regular file (with --force); never a device or a link
     model, config = load_pretrained(folder)
     if config.family != "tdmpc2":
         raise WorldfluxError(f"{folder} holds a {config.family} model, not TD-MPC2", "export a TD-MPC2 folder",

@@ -306,21 +306,17 @@ def export_state_dict(model: Any) -> dict[str, Any]:
 
 
 def export_checkpoint(model: Any, path: str | Path) -> None:
-    """Write ``{"model": export_state_dict(model)}`` to ``path`` with torch.save (atomic)."""
-    import os
-    import tempfile
+    """Write ``{"model": export_state_dict(model)}`` to ``path`` with torch.save, atomically (fileio.write_atomic:
+    a whole file or none, with the usual permissions)."""
+    import io
 
     import torch
 
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
-    os.close(fd)
-    try:
-        torch.save({"model": export_state_dict(model)}, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from worldflux_cli.fileio import write_atomic
+
+    buffer = io.BytesIO()
+    torch.save({"model": export_state_dict(model)}, buffer)
+    write_atomic(Path(path), buffer.getvalue())
 
 
 def param_count(state: dict[str, Any]) -> int:
