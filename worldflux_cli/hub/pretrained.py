@@ -30,7 +30,7 @@ def weights_metadata(config: Any) -> dict[str, str]:
 
 
 def save_pretrained(model: Any, config: Any, directory: str | Path, *, force: bool = False,
-                    repo_id: str | None = None) -> list[str]:
+                    repo_id: str | None = None, card_extra: str = "") -> list[str]:
     """Save a model and its config as a model folder that ``load_pretrained`` and ``worldflux push`` read.
 
     Writes ``directory``/config.json (every field, derived ones included), model.safetensors (the full
@@ -49,6 +49,8 @@ def save_pretrained(model: Any, config: Any, directory: str | Path, *, force: bo
             (other files are left alone).
         repo_id: The Hub repository (``ORG/NAME``) the model card's usage section names; a
             placeholder when None.
+        card_extra: Markdown appended to the model card (``worldflux train`` adds its training
+            section: environment, steps, evaluation).
 
     Returns:
         The names of the files written (``["config.json", "model.safetensors", "README.md"]``).
@@ -102,7 +104,7 @@ def save_pretrained(model: Any, config: Any, directory: str | Path, *, force: bo
     with staging_for(target) as staging:
         (staging / CONFIG_NAME).write_text(config_text(config), encoding="utf-8")
         write_safetensors(staging / WEIGHTS_NAME, state, weights_metadata(config))
-        (staging / CARD_NAME).write_text(render_card(config, repo_id), encoding="utf-8")
+        (staging / CARD_NAME).write_text(render_card(config, repo_id) + card_extra, encoding="utf-8")
         install(staging, target, files)
     return files
 

@@ -271,9 +271,7 @@ def save_model_folder(output: Path, model: Any, run: Any, c: dict[str, Any], tot
     from worldflux_cli.hub.pretrained import save_pretrained
     from worldflux_cli.training.card import training_section
 
-    save_pretrained(model, run.model, output, force=True)
-    card = output / "README.md"
-    write_atomic(card, card.read_text(encoding="utf-8") + training_section(run, c, total))
+    save_pretrained(model, run.model, output, force=True, card_extra=training_section(run, c, total))
     write_atomic(output / RUN_NAME, json.dumps(run.to_dict(), indent=2) + "\n")
 
 
