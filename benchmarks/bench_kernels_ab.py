@@ -104,7 +104,7 @@ def _op_cases():
 
     from worldflux_cli.config.dreamer import DreamerV3Config
     from worldflux_cli.models import build_model
-    from worldflux_cli.models.dreamer import Conv, ConvUp
+    from worldflux_cli.models.dreamer import Conv
     from worldflux_cli.models.kernels import image_input as image_input_kernel
     from worldflux_cli.models.layers import RMSNorm, sigmoid_squared_error
 
@@ -155,10 +155,13 @@ def _op_cases():
         ("RMSNorm+SiLU, 1024 maps x 8 ch x 32x32 (tiny encoder stage 1, packed rows)", norm(8, 1024, 32)),
         ("image loss, 1024 x 3x64x64", image_loss),
         ("image input copy, 1024 x 3x64x64 (forward only)", image_input),
-        ("Conv 192->384, 8x8->4x4, 1024 maps (GEMM form)", layer(Conv(192, 384, 4), (1024, 192, 8, 8))),
-        ("ConvUp 384->192, 4x4->8x8, 1024 maps (GEMM form)", layer(ConvUp(384, 192, 4), (1024, 384, 4, 4))),
-        ("ConvUp 48->3, 32x32->64x64, 512 maps (phase form)", layer(ConvUp(48, 3, 4), (512, 48, 32, 32))),
-        ("ConvUp 16->8, 16x16->32x32, 1024 maps (weight grad via conv)", layer(ConvUp(16, 8, 4), (1024, 16, 16, 16))),
+        ("Conv 192->384, 8x8->4x4, 1024 maps (GEMM form)", layer(Conv(192, 384, 4, 2), (1024, 192, 8, 8))),
+        ("ConvUp 384->192, 4x4->8x8, 1024 maps (GEMM form)",
+         layer(Conv(384, 192, 4, 2, transposed=True), (1024, 384, 4, 4))),
+        ("ConvUp 48->3, 32x32->64x64, 512 maps (phase form)",
+         layer(Conv(48, 3, 4, 2, transposed=True), (512, 48, 32, 32))),
+        ("ConvUp 16->8, 16x16->32x32, 1024 maps (weight grad via conv)",
+         layer(Conv(16, 8, 4, 2, transposed=True), (1024, 16, 16, 16))),
         ("posterior rollout, tiny dims, B=16 T=64", lambda: rollout("dreamer-tiny-cnnmatch")),
         ("posterior rollout, 12m-like dims, B=16 T=64", lambda: rollout("dreamer-12m-like-cnnmatch")),
     ]

@@ -35,7 +35,12 @@ def test_nested_and_cross_family(cli, tmp_path):
     g = tmp_path / "b.json"
     g.write_text('{"model_type": "dreamer"}')
     data = json.loads(cli("diff", str(f), str(g), "-f", "json").stdout)
-    assert [c["path"] for c in data["changes"]] == ["$.loss_scales.kl"]
+    assert [(c["path"], c["a"], c["b"]) for c in data["changes"]] == [("$.loss_scales.kl", 0.3, 1.1)]
+    h = tmp_path / "c.json"
+    h.write_text('{"model_type": "dreamer", "variant": "paper2023"}')  # every field the variant changes shows
+    paths = {c["path"] for c in json.loads(cli("diff", str(g), str(h), "-f", "json").stdout)["changes"]}
+    assert {"$.variant", "$.loss_scales.kl", "$.loss_scales.repval", "$.learning_rate", "$.optimizer",
+            "$.twohot_bins", "$.continue_discount", "$.discount", "$.grad_clip.world"} <= paths
     cross = json.loads(cli("diff", str(g), "tdmpc2:tiny", "-f", "json").stdout)
     kinds = {c["path"]: c["kind"] for c in cross["changes"]}
     assert kinds["$.model_type"] == "changed" and kinds["$.gru_blocks"] == "removed"

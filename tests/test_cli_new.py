@@ -47,7 +47,10 @@ def test_overrides_are_typed_and_shapes_keep_the_name(cli):
     assert data["obs_shape"] == [24] and data["action_dim"] == 4 and data["model_name"] == "5m"
     assert data["horizon"] == 5 and data["temperature"] == 0.25 and data["use_decoder"] is False
     nested = json.loads(cli("new", "-m", "dreamer", "-s", "tiny", "--set", "loss_scales.kl=0.5").stdout)
-    assert nested["loss_scales"]["kl"] == 0.5 and nested["loss_scales"]["reward"] == 1.0
+    assert nested["loss_scales"] == {"kl": 0.5}  # the other terms: the variant's weights
+    merged = json.loads(cli("new", "-m", "dreamer", "-s", "tiny", "--set", "loss_scales.kl=0.5",
+                            "--set", "loss_scales.reward=2").stdout)
+    assert merged["loss_scales"] == {"kl": 0.5, "reward": 2.0}
 
 
 def test_changing_dims_renames_and_says_so(cli):

@@ -42,10 +42,15 @@ def random_config(rng: random.Random) -> DreamerV3Config:
         if rng.random() < 0.3:
             kw["encoder_type"] = "mlp"
     blocks = rng.randint(1, 8)
+    deter = blocks * rng.randint(1, 6)
+    if "cnn_depth" in kw:  # the decoder's blocks divide deter and the last stage's channels
+        last = kw["cnn_depth"] * kw["cnn_multipliers"][-1]
+        kw["decoder_blocks"] = rng.choice([d for d in range(1, last + 1) if deter % d == 0 and last % d == 0])
+        kw["cnn_strided"] = rng.random() < 0.5
     return DreamerV3Config(
         action_type=rng.choice(["discrete", "continuous"]),
         action_dim=rng.randint(1, 6),
-        deter_dim=blocks * rng.randint(1, 6),
+        deter_dim=deter,
         gru_blocks=blocks,
         hidden_dim=rng.randint(1, 24),
         stoch_discrete=rng.randint(1, 6),

@@ -79,8 +79,8 @@ def test_preset_table_matches_the_counter():
     from worldflux_cli.config.registry import FAMILIES
     from worldflux_cli.params import count_params, human_count
 
-    rows = re.findall(r"\| (dreamer|tdmpc2):(\w+) \| ([\d.]+M) \|", README)
-    assert len(rows) == 9
+    rows = re.findall(r"\| (dreamer|tdmpc2):([\w-]+) \| ([\d.]+[KM]) \|", README)
+    assert len(rows) == 21
     for family, name, shown in rows:
         config = FAMILIES[family].from_dict(get_preset(family, name).config_values())
         assert human_count(count_params(config).trainable) == shown, (family, name)

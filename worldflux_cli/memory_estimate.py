@@ -20,9 +20,9 @@ DEFAULT_DREAMER_SEQ = 64
 def dreamer_activation_floats(c: DreamerV3Config, seq: int) -> int:
     """Floats saved for backward by one world-model training step on one sequence of ``seq`` steps.
 
-    Counted per step from the shapes: each conv stage keeps its output and its normalised
-    activation, each dense layer its input and output, the block GRU its gates, the heads their
-    two-hot targets.
+    Counted per step from the shapes: each conv stage keeps its input and its normalised activation (the
+    official form also its full-resolution output and the pooling's indices, or in the decoder the upsampled
+    input), each dense layer its input and output, the block GRU its gates, the heads their two-hot targets.
     """
     stoch, feat = c.stoch_discrete * c.stoch_classes, c.deter_dim + c.stoch_discrete * c.stoch_classes
     per_step = 0
@@ -33,12 +33,14 @@ def dreamer_activation_floats(c: DreamerV3Config, seq: int) -> int:
             h, w = h // 2, w // 2
             maps.append(c.cnn_depth * mult * h * w)
     image = c.obs_shape[0] * c.obs_shape[1] * c.obs_shape[2] if len(c.obs_shape) == 3 else 0
+    pooled = 0 if c.cnn_strided else 1  # stride-1 convolutions at twice the size, then 2x2 pooling
     if c.resolved_encoder() == "cnn":
-        per_step += image + 2 * sum(maps)
+        per_step += image + 2 * sum(maps) + pooled * 6 * sum(maps)  # (+ full-size output, int64 indices)
     else:
         per_step += c.obs_shape[0] + 2 * c.mlp_units * c.mlp_layers
     if c.resolved_decoder() == "cnn":
         per_step += c.deter_dim + 4 * maps[-1] + 2 * sum(maps[:-1]) + 3 * image
+        per_step += pooled * 4 * sum(maps)  # the upsampled input of every convolution
     else:
         per_step += feat + 2 * c.mlp_units * c.mlp_layers + 3 * c.obs_shape[0]
     per_step += 12 * c.deter_dim + 8 * c.hidden_dim + 8 * stoch  # block-GRU core and posterior

@@ -43,7 +43,8 @@ def test_field_facts_state_the_spec():
     dreamer = {f.name: f for f in dataclasses.fields(DreamerV3Config)}
     assert 'One of `"auto"`, `"cnn"`, `"mlp"`.' in docs_gen.field_facts(dreamer["encoder_type"])
     assert "Fixed for this model family." in docs_gen.field_facts(dreamer["latent_type"])
-    assert "Keys: `reconstruction`, `reward`, `continue`, `kl`." in docs_gen.field_facts(dreamer["loss_scales"])
+    assert ("Keys: `reconstruction`, `reward`, `continue`, `kl`, `policy`, `value`, `repval`."
+            in docs_gen.field_facts(dreamer["loss_scales"]))
 
 
 @pytest.mark.parametrize(("family", "cls"), [("dreamer", DreamerV3Config), ("tdmpc2", TDMPC2Config)])

@@ -1,6 +1,6 @@
 """The CPU forms of models/kernels/conv.py (GEMM, phase, custom weight gradient) give the values and
 gradients of F.conv2d / F.conv_transpose2d (float64), each form is chosen for the shapes it was measured
-faster on, and the model's Conv / ConvUp layers give the same in both kernel modes."""
+faster on, and the model's Conv layers (stride 2, and fractionally strided) give the same in both kernel modes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from worldflux_cli.models import kernels  # noqa: E402
-from worldflux_cli.models.dreamer import Conv, ConvUp  # noqa: E402
+from worldflux_cli.models.dreamer import Conv  # noqa: E402
 from worldflux_cli.models.kernels import conv  # noqa: E402
 
 CL = torch.channels_last
@@ -90,10 +90,11 @@ def test_gemm_form_is_chosen_for_the_measured_shapes():
 
 
 def test_model_layers_take_the_gemm_form_at_its_bounds_and_match_the_plain_layers():
-    """Conv / ConvUp at the smallest shapes the form is chosen for (160 -> 320 channels, 4 x 4 pixels on the
-    small side, 256 maps for the convolution; kernel 1 and 2 keep it cheap), float64, in both modes."""
+    """Stride-2 and fractionally strided Conv layers at the smallest shapes the form is chosen for (160 -> 320
+    channels, 4 x 4 pixels on the small side, 256 maps for the convolution; kernel 1 and 2 keep it cheap), float64,
+    in both modes."""
     gen = torch.Generator().manual_seed(0)
-    for layer, x_shape in ((Conv(160, 320, 1), (256, 160, 8, 8)), (ConvUp(320, 160, 2), (2, 320, 4, 4))):
+    for layer, x_shape in ((Conv(160, 320, 1, 2), (256, 160, 8, 8)), (Conv(320, 160, 2, 2, True), (2, 320, 4, 4))):
         layer = layer.double()
         with torch.no_grad():
             layer.bias.normal_(generator=gen)
@@ -107,7 +108,7 @@ def test_model_layers_take_the_gemm_form_at_its_bounds_and_match_the_plain_layer
 
 def test_conv_forms_step_aside_under_autocast_and_in_plain_mode():
     x = torch.randn(2, 4, 8, 8).contiguous(memory_format=CL)
-    down, up = Conv(4, 6, 4), ConvUp(6, 4, 4)
+    down, up = Conv(4, 6, 4, 2), Conv(6, 4, 4, 2, True)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain ops, in bfloat16
         assert down(x).dtype == torch.bfloat16 and up(down(x)).dtype == torch.bfloat16
     assert up(down(x)).grad_fn.name() == "_ConvTranspose2dFnBackward"

@@ -4,10 +4,11 @@ What one step includes (also written into every result as ``includes``):
 
 - DreamerV3 ``train``: the world-model training step: world_model_loss forward over a
   (B, T) batch (encoder, RSSM posterior rollout, decoder, reward, continue, KL), backward,
-  gradient-norm clip (grad_clip), Adam step on the world-model parameters. No actor-critic.
-- DreamerV3 ``agent``: ``train`` plus imagination from every posterior state (B*T starts,
-  imagination_horizon steps), actor_critic_loss, backward, clip, Adam steps of actor and
-  critic, slow-critic EMA update: the agent's whole update.
+  the model's own optimizer step on the world-model parameters (official: LaProp with adaptive
+  clipping). No actor-critic.
+- DreamerV3 ``agent``: the whole official update, ``model.update``: the world-model loss,
+  imagination from every posterior state (B*T starts, imagination_horizon steps), actor, critic
+  and replay value losses, one backward, the optimizer step, the slow-critic EMA update.
 - DreamerV3 ``imagine``: one imagination rollout (no grad) of imagination_horizon steps from
   the B*T posterior states of one batch, with the reward and continue predictions.
 - TD-MPC2 ``train``: the official update: model.loss (TD targets, latent rollout over the
@@ -47,10 +48,10 @@ DEFAULT_BATCH = {("dreamer", "train"): 16, ("dreamer", "agent"): 16, ("dreamer",
 DEFAULT_SEQ = {"dreamer": 64}  # TD-MPC2: the config's horizon
 
 INCLUDES = {
-    ("dreamer", "train"): "world_model_loss forward over (B, T) + backward + grad-norm clip + Adam step "
-                          "(world model only; no actor-critic)",
-    ("dreamer", "agent"): "world-model step + imagination from B*T posterior states + actor_critic_loss "
-                          "backward + actor and critic Adam steps + slow-critic EMA",
+    ("dreamer", "train"): "world_model_loss forward over (B, T) + backward + the model's optimizer step (official "
+                          "LaProp + adaptive clipping) on the world model only; no actor-critic",
+    ("dreamer", "agent"): "model.update: world-model loss + imagination from B*T posterior states + actor, critic "
+                          "and replay value losses + one backward + optimizer step + slow-critic EMA",
     ("dreamer", "imagine"): "imagination rollout (no grad) of imagination_horizon steps from the B*T posterior "
                             "states of one batch, with reward and continue predictions",
     ("tdmpc2", "train"): "model.loss terms in the official order (model.update): TD targets, latent rollout "
@@ -181,64 +182,61 @@ def _drop(ctx: Context, *objs) -> Callable[[], None]:
 
 # ----------------------------------------------------------------------------------- DreamerV3
 def _dreamer_train(ctx: Context) -> Workload:
-    model, c = ctx.model, ctx.model.config
+    """The world model's share of an update: its loss, backward, the model's own optimizer on its parameters."""
+    model = ctx.model
     model.train()
     batch = model.random_batch(ctx.batch, ctx.seq, generator=ctx.generator(), device=ctx.device)
-    params = [p for p in model.world_model_parameters() if p.requires_grad]
-    trainer = _Trainer(ctx, params, _adam(params, c.learning_rate, 1e-8), c.grad_clip)
+    model.configure_optimizers()
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=ctx.dtype == torch.float16)
     eager = _loss_call(ctx, "world_model_loss")
     loss_fn = _compile(eager, ctx)
 
     def make(fn):
         def step():
-            trainer.zero_grad()
+            model.zero_grad(set_to_none=True)
             with ctx.autocast():
                 loss, _, _ = fn(batch)
-            trainer.backward_step(loss)
+            scaler.scale(loss).backward()
+            for opt in model.optimizers:
+                scaler.unscale_(opt)
+            model.clip_gradients()
+            model.warm_up_learning_rates()
+            for opt in model.optimizers:
+                scaler.step(opt)
+            scaler.update()
         return step
+
+    def teardown() -> None:
+        _drop(ctx)()
+        model.configure_optimizers()  # drops the optimizer state
 
     n = ctx.batch * ctx.seq
     return Workload("train", INCLUDES["dreamer", "train"], make(loss_fn), make(eager), ctx.batch, "sequences",
-                    n, "env-steps", _drop(ctx, trainer.opt))
+                    n, "env-steps", teardown)
 
 
 def _dreamer_agent(ctx: Context) -> Workload:
-    model, c = ctx.model, ctx.model.config
+    """The whole official update (model.update): world model, imagination, actor, critic, replay value, slow critic."""
+    model = ctx.model
     model.train()
     batch = model.random_batch(ctx.batch, ctx.seq, generator=ctx.generator(), device=ctx.device)
-    wm_params = [p for p in model.world_model_parameters() if p.requires_grad]
-    wm = _Trainer(ctx, wm_params, _adam(wm_params, c.learning_rate, 1e-8), c.grad_clip)
-    actor_params, critic_params = list(model.actor.parameters()), list(model.critic.parameters())
-    actor = _Trainer(ctx, actor_params, _adam(actor_params, c.actor_learning_rate, 1e-5), c.grad_clip)
-    critic = _Trainer(ctx, critic_params, _adam(critic_params, c.critic_learning_rate, 1e-5), c.grad_clip)
-    wm_eager, ac_eager = model.world_model_loss, model.actor_critic_loss
-    wm_fn, ac_fn = _compile(wm_eager, ctx), _compile(ac_eager, ctx)
+    model.configure_optimizers()
+    eager = model.update
+    update_fn = _compile(eager, ctx)
 
-    def make(wm_loss_fn, ac_loss_fn):
+    def make(fn):
         def step():
-            for t in (wm, actor, critic):
-                t.zero_grad()
             with ctx.autocast():
-                loss, _, post = wm_loss_fn(batch)
-            wm.backward_step(loss)
-            with ctx.autocast():
-                traj = model.imagine(post, c.imagination_horizon)
-                actor_loss, critic_loss, _ = ac_loss_fn(traj)
-            # actor and critic losses touch disjoint parameters: one backward, two optimizer steps
-            actor.scaler.scale(actor_loss).backward()
-            critic.scaler.scale(critic_loss).backward()
-            for t in (actor, critic):
-                if t.clip:
-                    t.scaler.unscale_(t.opt)
-                    torch.nn.utils.clip_grad_norm_(t.params, t.clip, foreach=True)
-                t.scaler.step(t.opt)
-                t.scaler.update()
-            model.update_slow_critic()
+                return fn(batch)
         return step
 
+    def teardown() -> None:
+        _drop(ctx)()
+        model.configure_optimizers()
+
     n = ctx.batch * ctx.seq
-    return Workload("agent", INCLUDES["dreamer", "agent"], make(wm_fn, ac_fn), make(wm_eager, ac_eager),
-                    ctx.batch, "sequences", n, "env-steps", _drop(ctx, wm.opt, actor.opt, critic.opt))
+    return Workload("agent", INCLUDES["dreamer", "agent"], make(update_fn), make(eager), ctx.batch, "sequences", n,
+                    "env-steps", teardown)
 
 
 def _dreamer_imagine(ctx: Context) -> Workload:

@@ -17,8 +17,10 @@ def _load(ref: str) -> tuple[str, dict[str, Any], dict[str, Any] | None, int | N
     from worldflux_cli.loading import load_config
 
     loaded = load_config(ref, model=False, consequence="cannot compare it")
-    run = loaded.run.to_dict() if loaded.run is not None else None
-    return loaded.label, loaded.config.to_dict(), run, loaded.params
+    run = None
+    if loaded.run is not None:
+        run = {**loaded.run.to_dict(), "model": loaded.run.model.resolved()}
+    return loaded.label, loaded.config.resolved(), run, loaded.params
 
 
 @guarded
@@ -32,9 +34,11 @@ def diff(
     """Compare two configs (or two run files) after defaults are filled, field by field.
 
     Lists changed, added and removed fields by JSON path and the change in trainable
-    parameters. Two run files are compared section by section ($.training.batch_size);
-    a run file and a model config, by the run's model. Exit code 0: equal; 1: different,
-    or a side is invalid (its problems are printed); 2: a side could not be read.
+    parameters. DreamerV3 fields left null take their variant's value before the comparison,
+    so a change of `variant` lists every value it changes. Two run files are compared section
+    by section ($.training.batch_size); a run file and a model config, by the run's model.
+    Exit code 0: equal; 1: different, or a side is invalid (its problems are printed); 2: a
+    side could not be read.
 
     Examples:
 

@@ -155,6 +155,17 @@ class WorldModelConfig(CheckedOnce):
         """
         return {name: _jsonable(value) for name, value in self._raw_dict().items()}
 
+    def resolved(self) -> dict[str, Any]:
+        """The config as a dict with the nulls that stand for another value replaced by that value.
+
+        The base class and TD-MPC2 have none to replace: ``to_dict()``. DreamerV3 fills the fields its
+        ``variant`` decides (see [DreamerV3Config.resolved][worldflux_cli.config.DreamerV3Config.resolved]).
+
+        Returns:
+            A JSON-ready dict of every field; what ``worldflux diff`` compares.
+        """
+        return self.to_dict()
+
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
         """Create a configuration from a dict, checking it.

@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "WF205": "size-preset name with other dimensions",
     "WF206": "gru_blocks does not divide deter_dim",
     "WF207": "cnn_kernels and cnn_multipliers differ in length",
+    "WF208": "decoder_blocks does not divide deter_dim and the last CNN stage's channels",
     "WF210": "latent_dim not divisible by simnorm_dim",
     "WF211": "num_elites greater than num_samples",
     "WF212": "num_pi_trajs greater than num_samples",

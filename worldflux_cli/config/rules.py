@@ -121,6 +121,28 @@ def rule_dreamer(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Pro
     if isinstance(kernels, list) and isinstance(mults, list) and len(kernels) != len(mults):
         yield error("WF207", f"cnn_kernels has {len(kernels)} stages but cnn_multipliers has {len(mults)}",
                     "give one kernel size and one channel multiplier per CNN stage", ("cnn_multipliers",))
+    yield from _decoder_blocks(v, cls)
+
+
+def _decoder_blocks(v: dict[str, Any], cls: type[WorldModelConfig]) -> Iterator[Problem]:
+    """WF208: the image decoder's block projection of deter needs decoder_blocks to divide deter_dim and the
+    last CNN stage's channels (official 'bspace')."""
+    shape, blocks, deter = v.get("obs_shape"), v.get("decoder_blocks"), v.get("deter_dim")
+    depth, mults = v.get("cnn_depth"), v.get("cnn_multipliers")
+    if not (_shape(shape) and _int(blocks) and blocks > 0 and _int(deter) and _int(depth) and isinstance(mults, list)
+            and mults and _int(mults[-1])):
+        return
+    if resolve_coders(shape, v.get("encoder_type"), v.get("decoder_type"))[1] != "cnn" or len(shape) != 3:
+        return
+    last = depth * mults[-1]
+    if deter % blocks or last % blocks:
+        import math
+
+        common = math.gcd(deter, last)
+        near = _divisors_near(common, blocks, _maximum(cls, "decoder_blocks"))
+        yield error("WF208", f"decoder_blocks = {blocks} does not divide both deter_dim = {deter} and the last CNN "
+                             f"stage's channels (cnn_depth x cnn_multipliers[-1] = {last})",
+                    f"use decoder_blocks in {near}", ("decoder_blocks",))
 
 
 def _divisors_near(n: int, k: int, most: int) -> str:

@@ -1,428 +1,89 @@
-"""DreamerV3 (Hafner et al., 2023/2025) in PyTorch, faithful to the paper and the official JAX code.
+"""DreamerV3 (Hafner et al., 2023/2025) in PyTorch: the official algorithm (danijar/dreamerv3), number for number.
 
 World model: an encoder (CNN for (C, H, W) images, MLP for (D,) vectors) produces tokens; an
 RSSM with a block-diagonal GRU core keeps a deterministic state ``deter`` and samples
 ``stoch_discrete`` categorical latents of ``stoch_classes`` classes (1% unimix, straight-through
-gradients); a decoder reconstructs the observation from (deter, stoch); a reward head (two-hot
-over symexp-spaced bins) and a continue head (Bernoulli) read the features ``[deter, stoch]``.
-It is trained with reconstruction, reward, continue and free-nats KL losses with
-dynamics/representation balance. Behaviour: an actor and a two-hot critic trained on
-imagined rollouts with lambda-returns, percentile return normalisation and an EMA ("slow")
-critic as the critic's regulariser.
+gradients); a decoder reconstructs the observation from (deter, stoch); a reward head (two-hot) and
+a continue head (Bernoulli) read the features ``[deter, stoch]``. It is trained with reconstruction,
+reward, continue and free-nats KL losses with dynamics/representation scales. Behaviour: an actor
+and a two-hot critic trained on imagined rollouts with lambda-returns, percentile return
+normalisation and an EMA ("slow") critic as the critic's regulariser; in the official variant also
+a replay value loss on the replayed posterior states. ``update(batch)`` is one official training
+step of all of it (one loss, one backward, the optimizer, the slow critic).
 
-Layers are Linear -> RMSNorm -> SiLU everywhere (as the official code); weights use the
-fan-in truncated-normal initialiser; the reward and critic output layers start at zero.
-CNN stages are stride-2 convolutions (the official ``strided`` variant: same parameters as
-conv + 2x2 max-pool, a quarter of the FLOPs), the decoder mirrors them with stride-2
-transposed convolutions; activations run channels-last. The image decoder projects deter
-block-wise (official ``bspace``) with gcd(gru_blocks, last CNN channels) groups, i.e. the GRU's
-blocks (8 = official when the channels allow). The actor is trained with REINFORCE for both
-action types (as the current official code). Parameter counts equal the official code's for
-the official sizes (params/dreamer.py mirrors this file; tests pin both).
+Where the official code and the 2023 paper differ, the config's ``variant`` picks (see
+worldflux_cli/config/dreamer_variants.py); ``config.resolved()`` gives the values used here.
+
+Layers are Linear -> RMSNorm -> SiLU everywhere (as the official code); weights use the fan-in
+truncated-normal initialiser with the official fans (a block-diagonal layer's fan-in is its whole
+input width); the reward and critic output layers start at zero. The CNN (official default) is a
+stride-1 convolution padded as JAX's SAME then 2x2 max-pooling per stage; the decoder upsamples by
+nearest neighbour, then convolves. ``cnn_strided`` selects the official ``strided`` form: stride-2
+convolutions (SAME: a 5x5 kernel pads 1 before and 2 after) and, in the decoder, fractionally
+strided ones (the input spread to the odd pixels of a map twice as large, then a SAME convolution).
+Activations run channels-last. The image decoder projects deter block-wise in ``decoder_blocks``
+groups (official ``bspace``). The actor is trained with REINFORCE for both action types. Parameter
+counts equal the official code's (params/dreamer.py mirrors this file; tests pin both).
 
 The code here is plain PyTorch and is the model's definition. On the CPU a few pieces hand their work
 to hand-written kernels that compute the same maths faster (models/kernels/: the convolutions, RMSNorm,
 the posterior rollout, the image loss and the input copy), each behind a one-line dispatch;
-``WORLDFLUX_KERNELS=plain`` turns them all off.
+``WORLDFLUX_KERNELS=plain`` turns them all off. Every random draw goes through models/sampling.py.
 
-Batch convention (``random_batch`` makes one): ``obs`` (B, T, *obs_shape) float (images in
-[0, 1]; uint8 images are accepted and divided by 255), ``action`` (B, T, action_dim) is the
-action that *led to* ``obs[:, t]`` (one-hot for discrete actions, in [-1, 1] for continuous;
-ignored where ``is_first``), ``reward`` (B, T) the reward received with ``obs[:, t]``,
-``cont`` (B, T) 0 where ``obs[:, t]`` is terminal, else 1, ``is_first`` (B, T) bool, True
-where an episode starts (the recurrent state is reset there).
+Batch convention (``random_batch`` makes one): ``obs`` (B, L, *obs_shape) float (images in [0, 1];
+uint8 images are accepted and divided by 255), ``action`` (B, L, action_dim) is the action that *led
+to* ``obs[:, t]`` (one-hot for discrete actions, in [-1, 1] for continuous; ignored where
+``is_first``), ``reward`` (B, L) the reward received with ``obs[:, t]``, ``cont`` (B, L) 0 where
+``obs[:, t]`` is terminal, else 1, ``is_first`` (B, L) bool, True where an episode starts (the
+recurrent state is reset there), optional ``is_last`` (B, L) bool, True at an episode's last step
+(terminal or cut off; the replay value loss does not bootstrap across it; default False). With a
+replay context of K steps (``replay_context``, official 1) L = K + T: the first K steps only supply
+the starting state, read from ``deter`` (B, L, D) and ``stoch`` (B, L, S*C), the posterior states
+stored while acting (step K - 1's), and the losses are computed on the last T steps.
 
 Example::
 
     model = DreamerV3(DreamerV3Config.from_size("tiny"))
     batch = model.random_batch(16, 64, generator=torch.Generator().manual_seed(0))
-    wm_loss, metrics, post = model.world_model_loss(batch)
-    trajectory = model.imagine(post, model.config.imagination_horizon)
-    actor_loss, critic_loss, ac_metrics = model.actor_critic_loss(trajectory)
-    (wm_loss + actor_loss + critic_loss).backward(); ...; model.update_slow_critic()
+    metrics = model.update(batch)            # world model, actor, critic, slow critic: one step
+    action, state = model.policy(obs, state)  # acting: the posterior filter and the actor
 """
 
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from worldflux_cli.config.dreamer import DreamerV3Config
-from worldflux_cli.models.kernels import conv as conv_kernel
-from worldflux_cli.models.kernels import image_input as image_input_kernel
-from worldflux_cli.models.kernels import observe as observe_kernel
-from worldflux_cli.models.layers import BlockLinear, RMSNorm, sigmoid_squared_error, trunc_normal_init_
-from worldflux_cli.models.math import symexp, symlog, symlog_bins, twohot_decode, twohot_encode
+from worldflux_cli.models.dreamer_nets import (
+    Actor,
+    Conv,
+    Head,
+    ImageDecoder,
+    ImageEncoder,
+    ReturnNorm,
+    VectorDecoder,
+    VectorEncoder,
+    at_least_float32,
+    same_padding,
+)
+from worldflux_cli.models.dreamer_rssm import RSSM
+from worldflux_cli.models.layers import sigmoid_squared_error
+from worldflux_cli.models.math import symexp, symexp_bins, symlog, symlog_bins, twohot_decode, twohot_encode
 
-#: Bounds of the continuous actor's standard deviation (official minstd / maxstd).
-ACTOR_MIN_STD, ACTOR_MAX_STD = 0.1, 1.0
-#: Range of the two-hot bins in symlog space (official symexp_twohot: linspace(-20, 20)).
+#: Range of the two-hot bins in symlog space (official: linspace(-20, 0) halves, symexp'd for 'symexp').
 BIN_LOW, BIN_HIGH = -20.0, 20.0
 #: Weight of the critic's regulariser towards the slow critic (official slowreg).
 SLOW_REG = 1.0
-#: Percentiles of the return normaliser.
-RETURN_PERCENTILES = (0.05, 0.95)
-#: Output-layer init scales (official outscale): actor 0.01, reward/critic 0 (zeros).
-ACTOR_OUT_SCALE, VALUE_OUT_SCALE = 0.01, 0.0
-#: Layers of the prior ("img_out") network (official imglayers).
-PRIOR_LAYERS = 2
-
-
-# ------------------------------------------------------------------------------------- layers
-class Linear(nn.Linear):
-    """nn.Linear with the official fan-in truncated-normal init (scaled by ``scale``) and zero bias.
-
-    ``fan_in`` overrides in_features for layers that are one slice of a wider official layer.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, scale: float = 1.0,
-                 fan_in: int | None = None) -> None:
-        object.__setattr__(self, "_init", (scale, fan_in or in_features))
-        super().__init__(in_features, out_features, bias)
-
-    def reset_parameters(self) -> None:
-        scale, fan_in = self._init
-        trunc_normal_init_(self.weight, fan_in, scale)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-
-
-class Conv(nn.Conv2d):
-    """Stride-2 convolution that halves H and W exactly (any kernel size), official init."""
-
-    def __init__(self, cin: int, cout: int, kernel: int) -> None:
-        super().__init__(cin, cout, kernel, stride=2, padding=(kernel - 1) // 2)
-
-    def reset_parameters(self) -> None:
-        trunc_normal_init_(self.weight, self.in_channels * self.kernel_size[0] * self.kernel_size[1])
-        nn.init.zeros_(self.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if conv_kernel.usable(x):  # faster CPU forms of the same op (models/kernels/conv.py)
-            return conv_kernel.conv2d(x, self.weight, self.bias, self.stride, self.padding)
-        return super().forward(x)
-
-
-class ConvUp(nn.ConvTranspose2d):
-    """Stride-2 transposed convolution that doubles H and W exactly (any kernel size), official init."""
-
-    def __init__(self, cin: int, cout: int, kernel: int) -> None:
-        pad = (kernel - 1) // 2
-        super().__init__(cin, cout, kernel, stride=2, padding=pad, output_padding=2 + 2 * pad - kernel)
-
-    def reset_parameters(self) -> None:
-        trunc_normal_init_(self.weight, self.in_channels * self.kernel_size[0] * self.kernel_size[1])
-        nn.init.zeros_(self.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if conv_kernel.usable(x):  # faster CPU forms of the same op (models/kernels/conv.py)
-            return conv_kernel.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                                self.output_padding)
-        return super().forward(x)
-
-
-class Dense(nn.Module):
-    """Linear -> RMSNorm -> SiLU: the official hidden layer."""
-
-    def __init__(self, in_dim: int, out_dim: int) -> None:
-        super().__init__()
-        self.linear = Linear(in_dim, out_dim)
-        self.norm = RMSNorm(out_dim, act=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(self.linear(x))
-
-
-def mlp(in_dim: int, units: int, layers: int) -> nn.Sequential:
-    return nn.Sequential(*(Dense(in_dim if i == 0 else units, units) for i in range(layers)))
-
-
-class Head(nn.Module):
-    """MLP of ``layers`` Dense layers and a linear output (init scaled by ``scale``)."""
-
-    def __init__(self, in_dim: int, units: int, layers: int, out_dim: int, scale: float = 1.0) -> None:
-        super().__init__()
-        self.net = mlp(in_dim, units, layers)
-        self.out = Linear(units, out_dim, scale=scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.out(self.net(x))
-
-
-# ---------------------------------------------------------------------------- encoders / decoders
-def _cnn_depths(c: DreamerV3Config) -> list[int]:
-    return [c.cnn_depth * m for m in c.cnn_multipliers]
-
-
-class ImageEncoder(nn.Module):
-    """Stride-2 conv stages (cnn_depth * multiplier channels, RMSNorm + SiLU), flattened."""
-
-    def __init__(self, c: DreamerV3Config) -> None:
-        super().__init__()
-        channels, height, width = c.obs_shape
-        depths, n = _cnn_depths(c), len(c.cnn_kernels)
-        ins = [channels, *depths[:-1]]
-        self.convs = nn.ModuleList(Conv(i, o, k) for i, o, k in zip(ins, depths, c.cnn_kernels, strict=True))
-        self.norms = nn.ModuleList(RMSNorm(d, act=True) for d in depths)
-        self.out_dim = depths[-1] * (height >> n) * (width >> n)
-
-    def forward(self, obs: Tensor) -> Tensor:  # (N, C, H, W) in [0, 1] -> (N, out_dim)
-        if image_input_kernel.usable(obs):  # the same in one pass (models/kernels/image_input.py)
-            x = image_input_kernel.centred_channels_last(obs)
-        else:
-            x = (obs - 0.5).contiguous(memory_format=torch.channels_last)
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            x = norm.channels(conv(x))
-        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-
-class ImageDecoder(nn.Module):
-    """Official decoder: deter projected block-wise and stoch through an MLP to the smallest
-    feature map, then stride-2 transposed conv stages mirroring the encoder; outputs logits of
-    the pixel means (sigmoid gives the image)."""
-
-    def __init__(self, c: DreamerV3Config) -> None:
-        super().__init__()
-        channels, height, width = c.obs_shape
-        depths, kernels, n = _cnn_depths(c), c.cnn_kernels, len(c.cnn_kernels)
-        self.res = (height >> n, width >> n)
-        last = depths[-1]
-        units = self.res[0] * self.res[1] * last
-        self.groups = math.gcd(c.gru_blocks, last)  # deter's GRU blocks -> channel groups
-        self.space_deter = BlockLinear(c.deter_dim, units, self.groups)
-        self.space_deter_norm = RMSNorm(last)
-        self.space_stoch = Dense(c.stoch_dim, 2 * c.mlp_units)
-        self.space_stoch_out = Linear(2 * c.mlp_units, units)
-        self.space_norm = RMSNorm(last, act=True)
-        self.convs = nn.ModuleList(ConvUp(depths[i], depths[i - 1], kernels[i]) for i in range(n - 1, 0, -1))
-        self.norms = nn.ModuleList(RMSNorm(depths[i - 1], act=True) for i in range(n - 1, 0, -1))
-        self.out = ConvUp(depths[0], channels, kernels[0])
-
-    def forward(self, deter: Tensor, stoch: Tensor) -> Tensor:  # (N, D), (N, Z) -> (N, C, H, W) logits
-        n, (h, w), g = deter.shape[0], self.res, self.groups
-        x0 = self.space_deter(deter).view(n, g, h, w, -1).permute(0, 2, 3, 1, 4).reshape(n, h, w, -1)
-        x1 = self.space_stoch_out(self.space_stoch(stoch)).view(n, h, w, -1)
-        x = self.space_norm(self.space_deter_norm(x0) + x1).permute(0, 3, 1, 2)  # channels-last NCHW
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            x = norm.channels(conv(x))
-        return self.out(x)
-
-
-class VectorEncoder(nn.Module):
-    """Symlog (when use_symlog) then mlp_layers Dense layers of mlp_units."""
-
-    def __init__(self, c: DreamerV3Config) -> None:
-        super().__init__()
-        self.symlog = c.use_symlog
-        self.net = mlp(c.obs_shape[0], c.mlp_units, c.mlp_layers)
-        self.out_dim = c.mlp_units
-
-    def forward(self, obs: Tensor) -> Tensor:
-        return self.net(symlog(obs) if self.symlog else obs)
-
-
-class VectorDecoder(nn.Module):
-    """mlp_layers Dense layers of mlp_units and a linear output (symlog space when use_symlog)."""
-
-    def __init__(self, c: DreamerV3Config) -> None:
-        super().__init__()
-        self.net = Head(c.latent_dim, c.mlp_units, c.mlp_layers, c.obs_shape[0])
-
-    def forward(self, deter: Tensor, stoch: Tensor) -> Tensor:
-        return self.net(torch.cat([deter, stoch], -1))
-
-
-# ------------------------------------------------------------------------------------------ RSSM
-class RSSM(nn.Module):
-    """Recurrent state-space model with a block-diagonal GRU core (official DreamerV3 layout).
-
-    Core (deter_{t-1}, stoch_{t-1}, action_t -> deter_t): three input layers ("img_in": deter,
-    stoch and action each to hidden_dim, Norm + SiLU); a block-diagonal hidden layer where block
-    i reads block i of deter and all three inputs (Norm + SiLU); a block-diagonal GRU layer with
-    reset, candidate and update gates (update bias -1). Prior ("img_out"): PRIOR_LAYERS layers
-    of hidden_dim on deter, then logits. Posterior ("obs_out"): one layer on [deter, tokens],
-    then logits. The official dense input of the hidden layer is stored as three slices
-    (block part, state part, action part) with the same parameters, so that the action part
-    is computed once for the whole sequence, outside the time loop.
-    """
-
-    def __init__(self, c: DreamerV3Config, token_dim: int) -> None:
-        super().__init__()
-        deter, hidden, g = c.deter_dim, c.hidden_dim, c.gru_blocks
-        self.deter_dim, self.stoch_dim, self.blocks = deter, c.stoch_dim, g
-        self.classes, self.unimix = c.stoch_classes, c.unimix
-        self.in_deter = Dense(deter, hidden)
-        self.in_stoch = Dense(c.stoch_dim, hidden)
-        self.in_action = Dense(c.action_dim, hidden)
-        fan = deter // g + 3 * hidden  # fan-in of the official block layer
-        self.hid_block = BlockLinear(deter, deter, g, bias=False)
-        trunc_normal_init_(self.hid_block.weight, fan)
-        self.hid_state = Linear(2 * hidden, deter, bias=False, fan_in=fan)
-        self.hid_action = Linear(hidden, deter, fan_in=fan)
-        self.hid_norm = RMSNorm(deter, act=True)
-        self.gru = BlockLinear(deter, 3 * deter, g)
-        self.prior = mlp(deter, hidden, PRIOR_LAYERS)
-        self.prior_logits = Linear(hidden, c.stoch_dim)
-        self.post_deter = Linear(deter, hidden, bias=False, fan_in=deter + token_dim)
-        self.post_token = Linear(token_dim, hidden, fan_in=deter + token_dim)
-        self.post_norm = RMSNorm(hidden, act=True)
-        self.post_logits = Linear(hidden, c.stoch_dim)
-
-    # -- pieces
-    def action_input(self, action: Tensor) -> Tensor:
-        """The action's share of the core's hidden layer (any leading shape)."""
-        action = action / action.detach().abs().clamp(min=1.0)
-        return self.hid_action(self.in_action(action))
-
-    def core(self, deter: Tensor, stoch: Tensor, action_in: Tensor) -> Tensor:
-        """One block-GRU step: (N, D), (N, Z), action_input (N, D) -> deter (N, D)."""
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch)], -1)
-        h = self.hid_norm(self.hid_block(deter) + self.hid_state(x) + action_in)
-        n, g = deter.shape[0], self.blocks
-        reset, cand, update = self.gru(h).view(n, g, 3, -1).unbind(2)
-        cand = torch.tanh(torch.sigmoid(reset) * cand).to(deter.dtype)  # (casts matter under autocast)
-        update = torch.sigmoid(update - 1.0).to(deter.dtype)
-        return torch.lerp(deter.view(n, g, -1), cand, update).view(n, -1)
-
-    def probs(self, logits: Tensor) -> Tensor:
-        """Unimix class probabilities (..., S, K) in float32 from flat logits (..., S*K)."""
-        p = torch.softmax(logits.float().unflatten(-1, (-1, self.classes)), -1)
-        return p * (1.0 - self.unimix) + self.unimix / self.classes if self.unimix else p
-
-    def log_probs(self, logits: Tensor) -> Tensor:
-        if self.unimix:
-            return torch.log(self.probs(logits))
-        return torch.log_softmax(logits.float().unflatten(-1, (-1, self.classes)), -1)
-
-    def sample(self, logits: Tensor) -> Tensor:
-        """Straight-through one-hot sample, flat (..., S*K), in the logits' dtype."""
-        probs = self.probs(logits)
-        idx = torch.multinomial(probs.reshape(-1, self.classes), 1)
-        onehot = torch.zeros_like(probs).scatter_(-1, idx.view(*probs.shape[:-1], 1), 1.0)
-        return (onehot + (probs - probs.detach())).flatten(-2).to(logits.dtype)
-
-    def prior_logits_of(self, deter: Tensor) -> Tensor:
-        return self.prior_logits(self.prior(deter))
-
-    # -- sequences
-    def observe(self, tokens: Tensor, action: Tensor, is_first: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Posterior rollout over a sequence. tokens (B, T, E), action (B, T, A), is_first (B, T)
-        -> deter (B, T, D), stoch (B, T, Z) (straight-through samples), post_logits (B, T, Z).
-
-        Everything that does not depend on the recurrence (the action inputs, the tokens'
-        share of the posterior layer) is computed for all steps at once; the recurrence is
-        ``recurrence``.
-        """
-        keep = (~is_first.bool()).to(tokens.dtype).unsqueeze(-1)  # (B, T, 1)
-        return self.recurrence(self.post_token(tokens), self.action_input(action * keep), keep)
-
-    @torch.compiler.disable
-    def recurrence(self, tok_in: Tensor, act_in: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The T recurrent steps of ``observe`` from their precomputed inputs (B, T, ...) and keep (B, T, 1).
-
-        Where the kernel switch allows (CPU, gradients on, no autocast) the loop runs as one autograd
-        function with a hand-written backward (models/kernels/observe.py): the same values, draws and
-        gradients, far fewer recorded ops. torch.compile leaves this method out of its graph (it runs
-        eagerly): traced, the loop would unroll into T copies of the step, and the first compiled step
-        at T = 64 took over 10 minutes on a 2-core CPU.
-        """
-        if observe_kernel.usable(tok_in):
-            return observe_kernel.observe(self, tok_in, act_in, keep)
-        b, t = tok_in.shape[:2]
-        act_in, tok_in, keep = act_in.unbind(1), tok_in.unbind(1), keep.unbind(1)
-        deter = tok_in[0].new_zeros(b, self.deter_dim)
-        stoch = tok_in[0].new_zeros(b, self.stoch_dim)
-        deters, stochs, logits = [], [], []
-        for i in range(t):
-            if i:
-                deter, stoch = deter * keep[i], stoch * keep[i]
-            deter = self.core(deter, stoch, act_in[i])
-            logit = self.post_logits(self.post_norm(self.post_deter(deter) + tok_in[i]))
-            stoch = self.sample(logit)
-            deters.append(deter)
-            stochs.append(stoch)
-            logits.append(logit)
-        return torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1)
-
-    def img_step(self, deter: Tensor, stoch: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """One prior step: (N, D), (N, Z), action (N, A) -> deter, stoch sampled from the prior."""
-        deter = self.core(deter, stoch, self.action_input(action))
-        return deter, self.sample(self.prior_logits_of(deter))
-
-
-# ------------------------------------------------------------------------------ actor / critic
-class Actor(nn.Module):
-    """Policy on features: categorical with unimix (discrete) or bounded normal (continuous).
-
-    Bounded normal (official): mean = tanh(m), std = (max - min) * sigmoid(s + 2) + min.
-    """
-
-    def __init__(self, c: DreamerV3Config, feat_dim: int) -> None:
-        super().__init__()
-        self.discrete = c.action_type == "discrete"
-        self.action_dim, self.unimix = c.action_dim, c.unimix
-        out = c.action_dim if self.discrete else 2 * c.action_dim
-        self.net = Head(feat_dim, c.mlp_units, c.mlp_layers, out, scale=ACTOR_OUT_SCALE)
-
-    def forward(self, feat: Tensor) -> tuple[Tensor, Tensor]:
-        """Discrete: (probs, log_probs); continuous: (mean, std). float32."""
-        out = self.net(feat).float()
-        if self.discrete:
-            if not self.unimix:
-                logp = torch.log_softmax(out, -1)
-                return logp.exp(), logp
-            probs = torch.softmax(out, -1) * (1.0 - self.unimix) + self.unimix / self.action_dim
-            return probs, probs.log()
-        mean, std = out.chunk(2, -1)
-        return torch.tanh(mean), (ACTOR_MAX_STD - ACTOR_MIN_STD) * torch.sigmoid(std + 2.0) + ACTOR_MIN_STD
-
-    def sample(self, feat: Tensor) -> Tensor:
-        """Actions (..., A): one-hot for discrete, normal samples for continuous."""
-        a, b = self(feat)
-        if self.discrete:
-            idx = torch.multinomial(a.reshape(-1, self.action_dim), 1).view(*a.shape[:-1], 1)
-            return torch.zeros_like(a).scatter_(-1, idx, 1.0).to(feat.dtype)
-        return (a + b * torch.randn_like(a)).to(feat.dtype)
-
-    def log_prob_entropy(self, feat: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """Log-probability of ``action`` and entropy, each (...), float32."""
-        a, b = self(feat)
-        action = action.float()
-        if self.discrete:
-            return (action * b).sum(-1), -(a * b).sum(-1)
-        logp = -0.5 * ((action - a) / b).square() - b.log() - 0.5 * math.log(2 * math.pi)
-        ent = 0.5 + 0.5 * math.log(2 * math.pi) + b.log()
-        return logp.sum(-1), ent.sum(-1)
-
-
-class ReturnNorm(nn.Module):
-    """EMA of the 5th and 95th return percentiles; scale = max(1, high - low). Kept in float32."""
-
-    def __init__(self, decay: float) -> None:
-        super().__init__()
-        self.decay = decay
-        self.register_buffer("low", torch.zeros((), dtype=torch.float32))
-        self.register_buffer("high", torch.zeros((), dtype=torch.float32))
-
-    def forward(self, ret: Tensor, update: bool = True) -> Tensor:
-        if update:
-            q = torch.tensor(RETURN_PERCENTILES, device=ret.device, dtype=torch.float32)
-            low, high = torch.quantile(ret.detach().float().flatten(), q)
-            self.low.lerp_(low, 1.0 - self.decay)
-            self.high.lerp_(high, 1.0 - self.decay)
-        return torch.clamp(self.high - self.low, min=1.0)
-
-    def _apply(self, fn, recurse=True):
-        super()._apply(fn, recurse)
-        for name, buf in self._buffers.items():
-            if buf is not None and buf.is_floating_point() and buf.dtype != torch.float32:
-                self._buffers[name] = buf.float()
-        return self
+#: Output-layer init scale of the reward head and the critic (official outscale: zeros).
+VALUE_OUT_SCALE = 0.0
+#: Betas of the LaProp and Adam optimizers (official beta1 / beta2; the paper's Adam).
+BETAS = (0.9, 0.999)
 
 
 # ----------------------------------------------------------------------------------- the model
@@ -436,6 +97,7 @@ class DreamerV3(nn.Module):
     def __init__(self, config: DreamerV3Config) -> None:
         super().__init__()
         c = self.config = config
+        self.settings: dict[str, Any] = c.resolved()
         self.image_obs = c.resolved_encoder() == "cnn"
         self.encoder = ImageEncoder(c) if self.image_obs else VectorEncoder(c)
         self.rssm = RSSM(c, self.encoder.out_dim)
@@ -447,6 +109,10 @@ class DreamerV3(nn.Module):
         self.critic = Head(feat, c.mlp_units, c.mlp_layers, c.reward_num_bins, scale=VALUE_OUT_SCALE)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.return_norm = ReturnNorm(c.return_norm_decay)
+        self._optims: dict[str, torch.optim.Optimizer] | None = None
+        #: The posterior states (deter (B, T, D), stoch (B, T, Z), detached) of the last ``update``'s batch,
+        #: for a replay that keeps them as the replay context (official replay.update).
+        self.last_posterior: dict[str, Tensor] | None = None
 
     # ------------------------------------------------------------------ introspection
     _COMPONENTS = (("encoder", "encoder"), ("rssm", "rssm"), ("decoder", "decoder"), ("reward", "reward_head"),
@@ -475,14 +141,17 @@ class DreamerV3(nn.Module):
                      device=None) -> dict[str, Tensor]:
         """A random batch in the model's batch convention (see the module docstring), float32.
 
-        Images are uniform in [0, 1], vectors standard normal; about 2% of steps are terminal
-        (cont = 0) and the next step starts an episode. With a ``generator`` the batch is
-        drawn on the generator's device and moved to ``device`` (default: the model's).
+        ``seq_len`` steps are trained on; with a replay context of K steps the batch holds K more in front,
+        with random stored posterior states (``deter`` normal, ``stoch`` one-hot). Images are uniform in
+        [0, 1], vectors standard normal; about 2% of steps are terminal (cont = 0) and the next step starts
+        an episode. With a ``generator`` the batch is drawn on the generator's device and moved to
+        ``device`` (default: the model's).
         """
         c = self.config
         device = torch.device(device) if device is not None else self._ref.device
         gen_device = generator.device if generator is not None else device
-        b, t = batch_size, seq_len
+        k = int(self.settings["replay_context"])
+        b, t = batch_size, seq_len + k
         kw = dict(generator=generator, device=gen_device)
         obs = torch.rand(b, t, *c.obs_shape, **kw) if self.image_obs else torch.randn(b, t, *c.obs_shape, **kw)
         if c.action_type == "discrete":
@@ -495,27 +164,97 @@ class DreamerV3(nn.Module):
         is_first = torch.zeros(b, t, dtype=torch.bool, device=gen_device)
         is_first[:, 0] = True
         is_first[:, 1:] = terminal[:, :-1]
-        batch = dict(obs=obs, action=action, reward=reward, cont=(~terminal).float(), is_first=is_first)
-        return {k: v.to(device) for k, v in batch.items()}
+        batch = dict(obs=obs, action=action, reward=reward, cont=(~terminal).float(), is_first=is_first,
+                     is_last=terminal.clone())
+        if k:
+            batch["deter"] = torch.randn(b, t, c.deter_dim, **kw)
+            cls = torch.randint(c.stoch_classes, (b, t, c.stoch_discrete), **kw)
+            batch["stoch"] = F.one_hot(cls, c.stoch_classes).float().flatten(-2)
+        return {k_: v.to(device) for k_, v in batch.items()}
 
-    def _bins(self, device) -> Tensor:
-        return symlog_bins(self.config.reward_num_bins, BIN_LOW, BIN_HIGH, device=device)
+    # ------------------------------------------------------------------ two-hot heads
+    def bins(self, device=None) -> Tensor:
+        """The two-hot bins (reward_num_bins,), float32: raw-space symexp bins or symlog-space bins."""
+        n = self.config.reward_num_bins
+        if self.settings["twohot_bins"] == "symexp":
+            return symexp_bins(n, BIN_LOW, device=device)
+        return symlog_bins(n, BIN_LOW, BIN_HIGH, device=device)
+
+    def _twohot_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy of two-hot logits against raw scalar targets (symlog'd for symlog bins)."""
+        dtype = at_least_float32(logits)
+        target = target.to(dtype)
+        if self.settings["twohot_bins"] == "symlog":
+            target = symlog(target)
+        code = twohot_encode(target, self.bins(logits.device).to(dtype))
+        return -(code * torch.log_softmax(logits.to(dtype), -1)).sum(-1)
+
+    def _twohot_mean(self, logits: Tensor) -> Tensor:
+        mean = twohot_decode(logits, self.bins(logits.device), logits=True)
+        return symexp(mean) if self.settings["twohot_bins"] == "symlog" else mean
 
     def _squash(self, x: Tensor) -> Tensor:
         return symlog(x) if self.config.use_symlog else x
 
-    def _unsquash(self, x: Tensor) -> Tensor:
-        return symexp(x) if self.config.use_symlog else x
-
-    def _twohot_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Cross-entropy of two-hot logits against raw scalar targets (squashed here)."""
-        code = twohot_encode(self._squash(target.float()), self._bins(logits.device))
-        return -(code * torch.log_softmax(logits.float(), -1)).sum(-1)
-
-    def _twohot_mean(self, logits: Tensor) -> Tensor:
-        return self._unsquash(twohot_decode(logits, self._bins(logits.device), logits=True))
-
     # ------------------------------------------------------------------ world model
+    def _split_context(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor] | None]:
+        """The trained steps of ``batch`` and the starting state from its replay context (None without one)."""
+        k = int(self.settings["replay_context"])
+        if not k:
+            return batch, None
+        if "deter" not in batch or "stoch" not in batch:
+            raise ValueError(f"replay_context = {k}: the batch needs the stored posterior states 'deter' and 'stoch' "
+                             f"of its first {k} step(s) (random_batch makes them), or set replay_context 0")
+        if batch["obs"].shape[1] <= k:
+            raise ValueError(f"replay_context = {k}: a batch needs more than {k} steps, it has "
+                             f"{batch['obs'].shape[1]}")
+        start = (batch["deter"][:, k - 1], batch["stoch"][:, k - 1])
+        return {name: v[:, k:] for name, v in batch.items() if name not in ("deter", "stoch")}, start
+
+    def _world(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        """The world model's forward on the trained steps: loss terms per (B, T) and the posterior (with grad)."""
+        s, dtype = self.settings, self._ref.dtype
+        batch, start = self._split_context(batch)
+        obs = batch["obs"]
+        obs = obs.to(dtype) / 255 if obs.dtype == torch.uint8 else obs.to(dtype)
+        b, t = obs.shape[:2]
+        tokens = self.encoder(obs.flatten(0, 1)).view(b, t, -1)
+        deter, stoch, post_logits = self.rssm.observe(tokens, batch["action"].to(dtype), batch["is_first"], start)
+        prior_logits = self.rssm.prior_logits_of(deter)
+        feat = torch.cat([deter, stoch], -1)
+
+        recon = self.decoder(deter.flatten(0, 1), stoch.flatten(0, 1))
+        target = obs.flatten(0, 1).to(at_least_float32(obs))
+        if self.image_obs:  # squared error of the sigmoid pixel means, summed per frame
+            rec = sigmoid_squared_error(recon, target) / (b * t)
+        else:
+            rec = F.mse_loss(recon.to(target.dtype), self._squash(target), reduction="sum") / (b * t)
+        rew = self._twohot_loss(self.reward_head(feat), batch["reward"])
+        cont = batch["cont"].to(at_least_float32(feat))
+        if s["continue_discount"]:
+            cont = cont * s["discount"]
+        con_logit = self.continue_head(feat).squeeze(-1)
+        con = F.binary_cross_entropy_with_logits(con_logit.to(cont.dtype), cont, reduction="none")
+        lp, lq = self.rssm.log_probs(post_logits), self.rssm.log_probs(prior_logits)
+        p = lp.exp()
+        dyn = (p.detach() * (lp.detach() - lq)).sum((-2, -1))
+        rep = (p * (lp - lq.detach())).sum((-2, -1))
+        terms = {"reconstruction": rec, "reward": rew.mean(), "continue": con.mean(),
+                 "kl_dyn": dyn.clamp(min=self.config.kl_free).mean(),
+                 "kl_rep": rep.clamp(min=self.config.kl_free).mean()}
+        metrics = {"kl": dyn.detach().mean(), "post_entropy": -(p * lp).sum((-2, -1)).detach().mean(),
+                   "prior_entropy": -(lq.exp() * lq).sum((-2, -1)).detach().mean()}
+        return {"terms": terms, "metrics": metrics, "feat": feat, "deter": deter, "stoch": stoch, "batch": batch}
+
+    def _scaled(self, terms: dict[str, Tensor]) -> Tensor:
+        s = self.settings
+        scales, balance = s["loss_scales"], s["kl_balance"]
+        weights = {"reconstruction": scales["reconstruction"], "reward": scales["reward"],
+                   "continue": scales["continue"], "kl_dyn": scales["kl"] * balance,
+                   "kl_rep": scales["kl"] * (1 - balance), "policy": scales["policy"], "value": scales["value"],
+                   "repval": scales["repval"]}
+        return sum(weights[k] * v for k, v in terms.items())
+
     def world_model_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
         """World-model loss on a batch -> (loss, metrics, post_state).
 
@@ -523,47 +262,14 @@ class DreamerV3(nn.Module):
                + kl * balance * max(free, KL[sg(post) || prior])
                + kl * (1 - balance) * max(free, KL[post || sg(prior)]),
         each term a mean over (B, T); images use the sum of squared errors of the sigmoid pixel
-        means, vectors of the (symlog) values. post_state holds the detached posterior states
-        (``deter`` (B, T, D), ``stoch`` (B, T, S*K) one-hot), the starts of ``imagine``.
+        means, vectors of the (symlog) values; the continue target is (1 - terminal) * discount when
+        ``continue_discount`` (official). post_state holds the detached posterior states (``deter``
+        (B, T, D), ``stoch`` (B, T, S*K) one-hot), the starts of ``imagine``.
         """
-        c, dtype = self.config, self._ref.dtype
-        obs = batch["obs"]
-        obs = obs.to(dtype) / 255 if obs.dtype == torch.uint8 else obs.to(dtype)
-        b, t = obs.shape[:2]
-        tokens = self.encoder(obs.flatten(0, 1)).view(b, t, -1)
-        deter, stoch, post_logits = self.rssm.observe(tokens, batch["action"].to(dtype), batch["is_first"])
-        prior_logits = self.rssm.prior_logits_of(deter)
-        feat = torch.cat([deter, stoch], -1)
-
-        recon = self.decoder(deter.flatten(0, 1), stoch.flatten(0, 1))
-        target = obs.flatten(0, 1).float()
-        if self.image_obs:  # squared error of the sigmoid pixel means
-            rec = sigmoid_squared_error(recon, target) / (b * t)  # mean over (B, T) of the per-frame sums
-        else:
-            rec = F.mse_loss(recon.float(), self._squash(target), reduction="sum") / (b * t)
-        rew = self._twohot_loss(self.reward_head(feat), batch["reward"])
-        con = F.binary_cross_entropy_with_logits(self.continue_head(feat).squeeze(-1).float(),
-                                                 batch["cont"].float(), reduction="none")
-        lp, lq = self.rssm.log_probs(post_logits), self.rssm.log_probs(prior_logits)
-        p = lp.exp()
-        dyn = (p.detach() * (lp.detach() - lq)).sum((-2, -1))
-        rep = (p * (lp - lq.detach())).sum((-2, -1))
-        scales = c.loss_scales
-        terms = {
-            "reconstruction": rec,
-            "reward": rew.mean(),
-            "continue": con.mean(),
-            "kl_dyn": dyn.clamp(min=c.kl_free).mean(),
-            "kl_rep": rep.clamp(min=c.kl_free).mean(),
-        }
-        loss = (scales["reconstruction"] * terms["reconstruction"] + scales["reward"] * terms["reward"]
-                + scales["continue"] * terms["continue"] + scales["kl"] * c.kl_balance * terms["kl_dyn"]
-                + scales["kl"] * (1 - c.kl_balance) * terms["kl_rep"])
-        metrics = {k: v.detach() for k, v in terms.items()}
-        metrics["kl"] = dyn.detach().mean()
-        metrics["post_entropy"] = -(p * lp).sum((-2, -1)).detach().mean()
-        metrics["loss"] = loss.detach()
-        return loss, metrics, {"deter": deter.detach(), "stoch": stoch.detach()}
+        world = self._world(batch)
+        loss = self._scaled(world["terms"])
+        metrics = {**{k: v.detach() for k, v in world["terms"].items()}, **world["metrics"], "loss": loss.detach()}
+        return loss, metrics, {"deter": world["deter"].detach(), "stoch": world["stoch"].detach()}
 
     # ------------------------------------------------------------------ behaviour
     @torch.no_grad()
@@ -573,7 +279,8 @@ class DreamerV3(nn.Module):
 
         Returns a trajectory of H+1 states: ``feat`` (N, H+1, D+Z), ``action`` (N, H+1, A)
         (action i is taken in state i), ``reward`` (N, H+1) and ``cont`` (N, H+1) predicted for
-        each state. No gradients: the actor-critic loss recomputes what it trains.
+        each state (``cont`` is the continue head's probability, which carries the discount when
+        ``continue_discount``). No gradients: the actor-critic loss recomputes what it trains.
         """
         horizon = self.config.imagination_horizon if horizon is None else horizon
         dtype = self._ref.dtype
@@ -586,19 +293,25 @@ class DreamerV3(nn.Module):
             feats.append(torch.cat([deter, stoch], -1))
         actions.append(self.actor.sample(feats[-1]))
         feat = torch.stack(feats, 1)
+        con_logit = self.continue_head(feat).squeeze(-1)
         return {
             "feat": feat,
             "action": torch.stack(actions, 1),
             "reward": self._twohot_mean(self.reward_head(feat)),
-            "cont": torch.sigmoid(self.continue_head(feat).squeeze(-1).float()),
+            "cont": torch.sigmoid(con_logit.to(at_least_float32(con_logit))),
         }
 
+    def _return_discount(self) -> float:
+        """The discount the returns apply to the continue probabilities: 1 when the continue head carries it."""
+        return 1.0 if self.settings["continue_discount"] else float(self.settings["discount"])
+
     def lambda_return(self, reward: Tensor, cont: Tensor, value: Tensor) -> Tensor:
-        """R_t = r_{t+1} + discount * c_{t+1} * ((1 - lambda) v_{t+1} + lambda R_{t+1}), R_H = v_H.
+        """R_t = r_{t+1} + d * c_{t+1} * ((1 - lambda) v_{t+1} + lambda R_{t+1}), R_H = v_H, with d the
+        returns' discount (1 when ``continue_discount``, else ``discount``).
 
         reward, cont, value (N, H+1) -> returns (N, H) for states 0..H-1.
         """
-        lam, live = self.config.return_lambda, self.config.discount * cont[:, 1:]
+        lam, live = self.config.return_lambda, self._return_discount() * cont[:, 1:]
         interm = reward[:, 1:] + live * (1 - lam) * value[:, 1:]
         ret, out = value[:, -1], []
         for i in reversed(range(live.shape[1])):
@@ -606,15 +319,7 @@ class DreamerV3(nn.Module):
             out.append(ret)
         return torch.stack(out[::-1], 1)
 
-    def actor_critic_loss(self, trajectory: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """Actor and critic losses on an imagined trajectory -> (actor_loss, critic_loss, metrics).
-
-        Returns are lambda-returns bootstrapped with the critic; advantages are divided by the
-        return scale max(1, EMA(P95) - EMA(P5)) (the EMAs update in training mode). The actor is
-        trained with REINFORCE plus actor_entropy * entropy, the critic with two-hot
-        cross-entropy towards the returns plus a regulariser towards the slow critic's values;
-        both are weighted by the cumulative discounted continue probabilities.
-        """
+    def _behaviour(self, trajectory: dict[str, Tensor]) -> dict[str, Any]:
         c = self.config
         feat, action = trajectory["feat"].detach(), trajectory["action"].detach()
         reward, cont = trajectory["reward"].float(), trajectory["cont"].float()
@@ -623,7 +328,8 @@ class DreamerV3(nn.Module):
         with torch.no_grad():
             slow_value = self._twohot_mean(self.slow_critic(feat))
         ret = self.lambda_return(reward, cont, value)
-        weight = (torch.cumprod(c.discount * cont, 1) / c.discount)[:, :-1]
+        disc = self._return_discount()
+        weight = (torch.cumprod(disc * cont, 1) / disc)[:, :-1]
         scale = self.return_norm(ret, update=self.training)
         adv = (ret - value[:, :-1]) / scale
         logp, ent = self.actor.log_prob_entropy(feat[:, :-1], action[:, :-1])
@@ -631,16 +337,195 @@ class DreamerV3(nn.Module):
         value_logits = logits[:, :-1]
         critic_loss = (weight * (self._twohot_loss(value_logits, ret)
                                  + SLOW_REG * self._twohot_loss(value_logits, slow_value[:, :-1]))).mean()
-        metrics = {
-            "actor_loss": actor_loss.detach(),
-            "critic_loss": critic_loss.detach(),
-            "actor_entropy": ent.detach().mean(),
-            "return": ret.mean(),
-            "value": value.mean(),
-            "return_scale": scale.detach().clone(),
-            "advantage": adv.mean(),
-        }
-        return actor_loss, critic_loss, metrics
+        metrics = {"actor_entropy": ent.detach().mean(), "imag_return": ret.mean(), "imag_value": value.mean(),
+                   "return_scale": scale.detach().clone(), "advantage": adv.mean(), "weight": weight.mean()}
+        return {"policy": actor_loss, "value": critic_loss, "ret": ret, "metrics": metrics}
+
+    def actor_critic_loss(self, trajectory: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Actor and critic losses on an imagined trajectory -> (actor_loss, critic_loss, metrics).
+
+        Returns are lambda-returns bootstrapped with the critic; advantages are divided by the
+        return scale max(1, EMA(P95) - EMA(P5)) (the EMAs update in training mode). The actor is
+        trained with REINFORCE plus actor_entropy * entropy, the critic with two-hot
+        cross-entropy towards the returns plus a regulariser towards the slow critic's values;
+        both are weighted by the cumulative (discounted) continue probabilities.
+        """
+        out = self._behaviour(trajectory)
+        metrics = {"actor_loss": out["policy"].detach(), "critic_loss": out["value"].detach(), **out["metrics"]}
+        return out["policy"], out["value"], metrics
+
+    def replay_value_loss(self, feat: Tensor, batch: dict[str, Tensor], boot: Tensor) -> Tensor:
+        """The official replay value loss (``repval``) on the replayed posterior features ``feat`` (B, T, D+Z).
+
+        Lambda-returns along the replayed sequence from its rewards, terminals (``cont``) and episode ends
+        (``is_last``), bootstrapped at every step with ``boot`` (B, T), the imagined return from that step's
+        state; discount ``discount``. The critic's two-hot loss towards them plus the regulariser towards
+        the slow critic, weighted 0 at episode ends. ``feat`` keeps its gradient: the loss also trains the
+        world model (official repval_grad).
+        """
+        c = self.config
+        lam, disc = c.return_lambda, float(self.settings["discount"])
+        dtype = boot.dtype
+        last = batch.get("is_last")
+        last = torch.zeros_like(boot) if last is None else last.to(dtype)
+        live = batch["cont"].to(dtype)[:, 1:] * disc
+        cont = (1 - last[:, 1:]) * lam
+        rew = batch["reward"].to(dtype)
+        interm = rew[:, 1:] + (1 - cont) * live * boot[:, 1:]
+        ret, rets = boot[:, -1], []
+        for i in reversed(range(live.shape[1])):
+            ret = interm[:, i] + live[:, i] * cont[:, i] * ret
+            rets.append(ret)
+        ret = torch.stack(rets[::-1], 1).detach()
+        logits = self.critic(feat)[:, :-1]
+        with torch.no_grad():
+            slow = self._twohot_mean(self.slow_critic(feat))[:, :-1]
+        loss = self._twohot_loss(logits, ret) + SLOW_REG * self._twohot_loss(logits, slow)
+        return ((1 - last[:, :-1]) * loss).mean()
+
+    def loss_terms(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
+        """Every term of the official loss, unscaled -> (terms, metrics, posterior states).
+
+        terms: reconstruction, reward, continue, kl_dyn, kl_rep (world model, on the batch), policy and value
+        (actor and critic, on the imagination from every posterior state, run without gradient), and repval
+        (the replay value loss) when its scale is not 0. The gradients of policy and value reach only the actor
+        and the critic (the imagined features are detached); repval reaches the critic and the world model.
+        """
+        world = self._world(batch)
+        deter, stoch = world["deter"].detach(), world["stoch"].detach()
+        behaviour = self._behaviour(self.imagine({"deter": deter, "stoch": stoch}))
+        terms = {**world["terms"], "policy": behaviour["policy"], "value": behaviour["value"]}
+        if self.settings["loss_scales"]["repval"]:
+            b, t = deter.shape[:2]
+            boot = behaviour["ret"][:, 0].reshape(b, t).detach()
+            terms["repval"] = self.replay_value_loss(world["feat"], world["batch"], boot)
+        return terms, {**world["metrics"], **behaviour["metrics"]}, {"deter": deter, "stoch": stoch}
+
+    def loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
+        """The whole official loss of one update -> (total, metrics, posterior states).
+
+        total is the sum of every term of ``loss_terms`` (each a mean) times its scale
+        (``config.resolved()['loss_scales']``, the KL split by ``kl_balance``).
+        """
+        terms, metrics, post = self.loss_terms(batch)
+        total = self._scaled(terms)
+        return total, {**{k: v.detach() for k, v in terms.items()}, **metrics, "loss": total.detach()}, post
+
+    # ------------------------------------------------------------------ optimizers and the update
+    def _part_params(self) -> dict[str, list[nn.Parameter]]:
+        return {"world": [p for p in self.world_model_parameters() if p.requires_grad],
+                "actor": list(self.actor.parameters()), "critic": list(self.critic.parameters())}
+
+    def configure_optimizers(self, learning_rate: float | None = None, actor_learning_rate: float | None = None,
+                             critic_learning_rate: float | None = None) -> None:
+        """Create the optimizers (``update`` calls this on first use; call it again after moving the model).
+
+        official ('laprop'): one LaProp over all parts with a group per part (its learning rate, clip and
+        eps), adaptive clipping, warm-up. paper2023 ('adam'): one Adam per part, clipped by global norm in
+        ``update``. The arguments override the config's learning rates (a training run's own rates).
+        """
+        s = self.settings
+        rates = {"world": learning_rate or s["learning_rate"], "actor": actor_learning_rate or s["actor_learning_rate"],
+                 "critic": critic_learning_rate or s["critic_learning_rate"]}
+        parts = self._part_params()
+        if s["optimizer"] == "laprop":
+            from worldflux_cli.models.optim import LaProp
+
+            groups = [{"params": parts[k], "lr": rates[k], "clip": s["grad_clip"][k], "eps": s["optimizer_eps"][k],
+                       "name": k} for k in parts]
+            self._optims = {"laprop": LaProp(groups, betas=BETAS, warmup=int(s["warmup_steps"]))}
+        else:
+            self._optims = {k: torch.optim.Adam(parts[k], lr=rates[k], betas=BETAS, eps=s["optimizer_eps"][k])
+                            for k in parts}
+            for k, opt in self._optims.items():
+                for group in opt.param_groups:
+                    group["base_lr"] = rates[k]
+
+    def optimizer_state_dict(self) -> dict[str, dict]:
+        """The optimizers' state, for checkpoints (not part of ``state_dict()``): by name ('laprop', or
+        'world', 'actor', 'critic' for Adam)."""
+        if self._optims is None:
+            self.configure_optimizers()
+        return {name: opt.state_dict() for name, opt in self._optims.items()}  # type: ignore[union-attr]
+
+    def load_optimizer_state_dict(self, state: dict[str, dict]) -> None:
+        """Restore what ``optimizer_state_dict`` returned (after ``configure_optimizers`` with the same rates)."""
+        if self._optims is None:
+            self.configure_optimizers()
+        for name, opt in self._optims.items():  # type: ignore[union-attr]
+            opt.load_state_dict(state[name])
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimizers ``update`` steps (created by ``configure_optimizers`` on first use)."""
+        if self._optims is None:
+            self.configure_optimizers()
+        return list(self._optims.values())  # type: ignore[union-attr]
+
+    def clip_gradients(self) -> dict[str, float]:
+        """Before the optimizer step: each part's gradient norm, and with Adam the global-norm clip of each part
+        (LaProp clips each tensor adaptively inside its step). Returns the norms before clipping."""
+        s, parts = self.settings, self._part_params()
+        norms = {}
+        for k, params in parts.items():
+            grads = [p.grad for p in params if p.grad is not None]
+            norms[f"grad_norm_{k}"] = float(torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(g.float()) for g in grads]))) if grads else 0.0
+            if s["optimizer"] == "adam" and s["grad_clip"][k] and grads:
+                torch.nn.utils.clip_grad_norm_(params, s["grad_clip"][k])
+        return norms
+
+    def warm_up_learning_rates(self) -> None:
+        """Before the optimizer step: Adam's learning rates at this update's point of the warm-up (LaProp warms
+        up inside its step, so this changes nothing there)."""
+        from worldflux_cli.models.optim import warmup_factor
+
+        for opt in self.optimizers:
+            if not isinstance(opt, torch.optim.Adam):
+                continue
+            done = [int(st["step"]) for st in opt.state.values() if "step" in st]
+            factor = warmup_factor(max(done, default=0) + 1, int(self.settings["warmup_steps"]))
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+
+    def optimizer_step(self) -> dict[str, float]:
+        """Clip, step every optimizer and clear the gradients; the gradient norms before clipping."""
+        norms = self.clip_gradients()
+        self.warm_up_learning_rates()
+        for opt in self.optimizers:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return norms
+
+    def update(self, batch: dict[str, Tensor], grad_hook: Callable[[list[nn.Parameter]], None] | None = None
+               ) -> dict[str, float]:
+        """One official DreamerV3 training step on ``batch`` (see ``loss``): metrics as floats.
+
+        In training mode: ``loss`` (world model, imagination, actor, critic, replay value), one backward,
+        the optimizer step(s) (``configure_optimizers``), then the slow critic's EMA step. The posterior
+        states of the trained steps are left in ``last_posterior``. For bfloat16 compute (the official
+        default on GPUs) call it under ``torch.autocast(device, dtype=torch.bfloat16)``: parameters and
+        optimizer state stay in their dtype. ``grad_hook``, when given, is called with every trainable
+        parameter after the backward and before clipping and the step (data-parallel training all-reduces
+        the gradients there); None changes nothing.
+        """
+        if self._optims is None:
+            self.configure_optimizers()
+        was_training = self.training
+        self.train()
+        try:
+            total, metrics, post = self.loss(batch)
+            total.backward()
+            if grad_hook is not None:
+                grad_hook([p for params in self._part_params().values() for p in params])
+            norms = self.optimizer_step()
+            self.update_slow_critic()
+        finally:
+            self.train(was_training)
+        self.last_posterior = post
+        out = {k: float(v) for k, v in metrics.items()}
+        out.update(norms)
+        return out
 
     @torch.no_grad()
     def update_slow_critic(self) -> None:
@@ -649,5 +534,35 @@ class DreamerV3(nn.Module):
         for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters(), strict=True):
             slow.lerp_(fast.detach(), w)
 
+    # ------------------------------------------------------------------ acting
+    def initial_state(self, batch_size: int, device=None) -> dict[str, Tensor]:
+        """The acting state before the first step: zeros (deter, stoch, previous action)."""
+        device = self._ref.device if device is None else device
+        dtype, c = self._ref.dtype, self.config
+        return {"deter": torch.zeros(batch_size, c.deter_dim, device=device, dtype=dtype),
+                "stoch": torch.zeros(batch_size, c.stoch_dim, device=device, dtype=dtype),
+                "action": torch.zeros(batch_size, c.action_dim, device=device, dtype=dtype)}
 
-__all__ = ["DreamerV3", "RSSM", "Actor", "ImageEncoder", "ImageDecoder", "VectorEncoder", "VectorDecoder"]
+    @torch.no_grad()
+    def policy(self, obs: Tensor, state: dict[str, Tensor] | None, is_first: Tensor
+               ) -> tuple[Tensor, dict[str, Tensor]]:
+        """One acting step (official ``policy``): obs (N, *obs_shape), the previous state (or None at the very
+        start), is_first (N,) -> (action (N, A), the new state).
+
+        The posterior filter reads the observation with the previous action (reset where is_first), then
+        the actor samples the action (one-hot for discrete actions; an unclipped normal sample for
+        continuous ones: clip it to [-1, 1] for the environment). The state holds deter, stoch and the
+        action, which the next step reads.
+        """
+        dtype = self._ref.dtype
+        obs = obs.to(dtype) / 255 if obs.dtype == torch.uint8 else obs.to(dtype)
+        if state is None:
+            state = self.initial_state(obs.shape[0], obs.device)
+        tokens = self.encoder(obs)
+        deter, stoch = self.rssm.obs_step(state["deter"], state["stoch"], state["action"], tokens, is_first)
+        action = self.actor.sample(torch.cat([deter, stoch], -1))
+        return action, {"deter": deter, "stoch": stoch, "action": action}
+
+
+__all__ = ["DreamerV3", "RSSM", "Actor", "Conv", "ImageEncoder", "ImageDecoder", "VectorEncoder", "VectorDecoder",
+           "same_padding"]  # (the networks live in dreamer_nets.py and dreamer_rssm.py)

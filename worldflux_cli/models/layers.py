@@ -73,7 +73,9 @@ class BlockLinear(nn.Module):
     """Block-diagonal linear map: input and output split into ``blocks`` groups, group i of the
     output reads only group i of the input. One batched matmul over the blocks.
 
-    Parameters: in_features * out_features / blocks weights, plus out_features biases.
+    Parameters: in_features * out_features / blocks weights, plus out_features biases. The weight
+    (blocks, in/blocks, out/blocks) is initialised as the official DreamerV3 does such a kernel: fan-in
+    = in_features, the whole input width (its compute_fans multiplies the leading axes in).
     """
 
     def __init__(self, in_features: int, out_features: int, blocks: int, bias: bool = True) -> None:
@@ -83,7 +85,7 @@ class BlockLinear(nn.Module):
         self.in_features, self.out_features, self.blocks = in_features, out_features, blocks
         self.weight = nn.Parameter(torch.empty(blocks, in_features // blocks, out_features // blocks))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        trunc_normal_init_(self.weight, in_features // blocks)
+        trunc_normal_init_(self.weight, in_features)
 
     def forward(self, x: Tensor) -> Tensor:
         y = block_matmul(x, self.weight)

@@ -6,12 +6,7 @@ model's exactly. Linear layers carry a bias unless noted, norms are RMSNorm with
 
 from __future__ import annotations
 
-import math
-
-from worldflux_cli.config.dreamer import DreamerV3Config
-
-#: Layers of the prior network (models.dreamer.PRIOR_LAYERS).
-PRIOR_LAYERS = 2
+from worldflux_cli.config.dreamer import PRIOR_LAYERS, DreamerV3Config
 
 
 def _linear(i: int, o: int, bias: bool = True) -> int:
@@ -68,10 +63,9 @@ def count(config: DreamerV3Config) -> tuple[dict[str, int], dict[str, int]]:
     if c.resolved_decoder() == "cnn":
         depths, area, last = _cnn(c)
         space = area * last
-        groups = math.gcd(g, last)
         decoder = (
-            deter * space // groups + space + last  # block projection of deter + norm
-            + _dense(stoch, 2 * units) + _linear(2 * units, space) + last  # stoch MLP + norm
+            deter * space // c.decoder_blocks + space  # block projection of deter
+            + _dense(stoch, 2 * units) + _linear(2 * units, space) + last  # stoch MLP + the norm of the sum
             + sum(_conv(depths[i], depths[i - 1], c.cnn_kernels[i]) + depths[i - 1]
                   for i in range(len(depths) - 1, 0, -1))
             + _conv(depths[0], c.obs_shape[0], c.cnn_kernels[0])

@@ -26,6 +26,8 @@ parameter and input gradient, so a change to the step in dreamer.py that is not 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -40,17 +42,21 @@ def usable(ref: Tensor) -> bool:
             and not torch.is_autocast_enabled(ref.device.type))
 
 
-def observe(rssm: nn.Module, tok_in: Tensor, act_in: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``RSSM.recurrence(tok_in, act_in, keep)`` of the RSSM module ``rssm``: deter (B, T, D), stoch (B, T, S*K)
-    (the straight-through samples' values), post_logits (B, T, S*K).
+def observe(rssm: nn.Module, tok_in: Tensor, act_in: Tensor, keep: Tensor, start: tuple[Tensor, Tensor] | None,
+            sample: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """``RSSM.recurrence(tok_in, act_in, keep, start)`` of the RSSM module ``rssm``: deter (B, T, D), stoch
+    (B, T, S*K) (the straight-through samples' values), post_logits (B, T, S*K).
 
     ``tok_in`` (B, T, H): the tokens' share of the posterior layer (post_token(tokens), bias included);
     ``act_in`` (B, T, D): the action's share of the core's hidden layer (RSSM.action_input); ``keep``
-    (B, T, 1): 0 where an episode starts (the state entering that step is reset to zero).
+    (B, T, 1): 0 where an episode starts (the state entering that step is reset to zero); ``start``: the
+    state (deter (B, D), stoch (B, Z)) entering step 0, no gradient (None: zeros); ``sample``: the draw of a
+    one-hot sample from class probabilities (..., K), the model's (models/sampling.py).
     """
     names, params = zip(*rssm.named_parameters(), strict=True)
-    meta = (names, rssm.hid_norm.eps, rssm.blocks, rssm.classes, rssm.unimix)
-    return _ObserveFn.apply(tok_in, act_in, keep, meta, *params)
+    meta = (names, rssm.hid_norm.eps, rssm.blocks, rssm.classes, rssm.unimix, sample)
+    d0, s0 = (None, None) if start is None else (start[0].detach(), start[1].detach())
+    return _ObserveFn.apply(tok_in, act_in, keep, d0, s0, meta, *params)
 
 
 def _block_product(x: Tensor, weight: Tensor) -> Tensor:
@@ -78,8 +84,9 @@ class _ObserveFn(torch.autograd.Function):
     """(tok_in, act_in, keep, meta, *rssm parameters) -> deter, stoch, post_logits; see ``observe``."""
 
     @staticmethod
-    def forward(ctx, tok_in: Tensor, act_in: Tensor, keep: Tensor, meta: tuple, *params: Tensor):
-        names, eps, blocks, classes, unimix = meta
+    def forward(ctx, tok_in: Tensor, act_in: Tensor, keep: Tensor, start_d: Tensor | None, start_s: Tensor | None,
+                meta: tuple, *params: Tensor):
+        names, eps, blocks, classes, unimix, sample = meta
         w = dict(zip(names, params, strict=True))
         w_in_d, b_in_d, n_in_d = w["in_deter.linear.weight"], w["in_deter.linear.bias"], w["in_deter.norm.weight"]
         w_in_s, b_in_s, n_in_s = w["in_stoch.linear.weight"], w["in_stoch.linear.bias"], w["in_stoch.norm.weight"]
@@ -92,11 +99,12 @@ class _ObserveFn(torch.autograd.Function):
         # (in, out) copies of the dense weights: a product with a few rows is 1.3-3x faster (MKL) with the
         # weight in this layout than through the transposed view of nn.Linear's (out, in) weight
         w_in_d_t, w_in_s_t, w_hs_t, w_pd_t, w_pl_t = (m.t().contiguous() for m in (w_in_d, w_in_s, w_hs, w_pd, w_pl))
-        deter = tok_in.new_zeros(b, d_dim)
-        stoch = tok_in.new_zeros(b, z_dim)
+        started = start_d is not None
+        deter = start_d.to(tok_in.dtype) if started else tok_in.new_zeros(b, d_dim)
+        stoch = start_s.to(tok_in.dtype) if started else tok_in.new_zeros(b, z_dim)
         deters, stochs, logits, saved = [], [], [], []
         for i in range(t):
-            if i:  # the state entering step i, reset where an episode starts
+            if i or started:  # the state entering step i, reset where an episode starts
                 deter, stoch = deter * keep[:, i], stoch * keep[:, i]
             d0, s0 = deter, stoch
             # core: the two input layers, the block hidden layer, the block GRU
@@ -117,27 +125,27 @@ class _ObserveFn(torch.autograd.Function):
             ppre = torch.addmm(tok_in[:, i], deter, w_pd_t)
             pn, rp = rms_norm_rows(ppre, n_p, eps, True)
             logit = torch.addmm(b_pl, pn, w_pl_t)
-            sm = torch.softmax(logit.float().unflatten(-1, (-1, classes)), -1)
+            sm = torch.softmax(logit.to(torch.promote_types(logit.dtype, torch.float32)).unflatten(-1, (-1, classes)),
+                               -1)
             probs = sm * (1.0 - unimix) + unimix / classes if unimix else sm
-            idx = torch.multinomial(probs.reshape(-1, classes), 1)
-            onehot = torch.zeros_like(probs).scatter_(-1, idx.view(*probs.shape[:-1], 1), 1.0)
+            onehot = sample(probs)
             stoch = onehot.flatten(-2).to(logit.dtype)  # the straight-through sample's value
-            saved.append((d0, s0 if i else None, a1, r1, a2, r2, x, hpre, rh, h, sr, cand, cand_t, upd, deter, ppre,
-                          rp, pn, sm))
+            saved.append((d0, s0 if i or started else None, a1, r1, a2, r2, x, hpre, rh, h, sr, cand, cand_t, upd,
+                          deter, ppre, rp, pn, sm))
             deters.append(deter)
             stochs.append(stoch)
             logits.append(logit)
-        ctx.meta, ctx.shapes = meta, (b, t, d_dim, z_dim)
+        ctx.meta, ctx.shapes, ctx.started = meta, (b, t, d_dim, z_dim), started
         ctx.dtypes = [p.dtype for p in params]
         weights = (w_in_d, n_in_d, w_in_s, n_in_s, w_hb, w_hs, n_h, w_gru, w_pd, n_p, w_pl)
-        ctx.save_for_backward(keep, *weights, *(v for step in saved for v in step))  # (s0 is None at step 0)
+        ctx.save_for_backward(keep, *weights, *(v for step in saved for v in step))  # (s0 None at a zero step 0)
         return torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1)
 
     @staticmethod
     def backward(ctx, g_deters: Tensor, g_stochs: Tensor, g_logits: Tensor):  # (zeros for unused outputs)
         keep, *rest = ctx.saved_tensors
         (w_in_d, n_in_d, w_in_s, n_in_s, w_hb, w_hs, n_h, w_gru, w_pd, n_p, w_pl), flat = rest[:11], rest[11:]
-        names, _eps, blocks, classes, unimix = ctx.meta
+        names, _eps, blocks, classes, unimix, _sample = ctx.meta
         b, t, d_dim, z_dim = ctx.shapes
         per_step = len(flat) // t
         saved = [flat[i * per_step:(i + 1) * per_step] for i in range(t)]
@@ -158,7 +166,7 @@ class _ObserveFn(torch.autograd.Function):
             gd = g_deters[:, i] + carry_d
             gs = g_stochs[:, i] + carry_s
             # straight-through sample -> unimix -> softmax
-            g_sm = gs.float().unflatten(-1, (-1, classes))
+            g_sm = gs.to(sm.dtype).unflatten(-1, (-1, classes))
             if unimix:
                 g_sm = g_sm * (1.0 - unimix)
             g_logit = torch.ops.aten._softmax_backward_data(g_sm, sm, -1, sm.dtype).flatten(-2).to(gs.dtype)
@@ -196,19 +204,20 @@ class _ObserveFn(torch.autograd.Function):
             add("in_d", dw)
             g_a2, dw = _norm_silu_backward(g_x[:, h_dim:], a2, r2, n_in_s)
             add("in_s", dw)
-            if i:  # step 0 starts from zeros: no gradient flows further back
+            if i or ctx.started:  # the input layers read step i's state (zeros at step 0 without a start)
                 pairs["in_d"][0].append(d0)
                 pairs["in_d"][1].append(g_a1)
                 pairs["in_s"][0].append(s0)
                 pairs["in_s"][1].append(g_a2)
-                g_d0 = g_d0.addmm_(g_a1, w_in_d)
-                carry_d = g_d0 * keep[:, i]
-                carry_s = (g_a2 @ w_in_s) * keep[:, i]
             else:
                 pairs["in_d"][1].append(g_a1)
                 pairs["in_s"][1].append(g_a2)
+            if i:  # no gradient flows into the state before step 0 (zeros, or a stored start)
+                g_d0 = g_d0.addmm_(g_a1, w_in_d)
+                carry_d = g_d0 * keep[:, i]
+                carry_s = (g_a2 @ w_in_s) * keep[:, i]
 
-        def dense(key: str, weight: Tensor) -> Tensor:  # (out, in); the input layers read zeros at step 0: no pair
+        def dense(key: str, weight: Tensor) -> Tensor:  # (out, in); without a start, step 0 has no input pair
             xs, dys = pairs[key]
             return torch.cat(dys[:len(xs)]).t() @ torch.cat(xs) if xs else torch.zeros_like(weight)
 
@@ -229,8 +238,8 @@ class _ObserveFn(torch.autograd.Function):
                 "post_norm.weight": lambda: norm_grads["p"], "post_logits.weight": lambda: dense("pl", w_pl),
                 "post_logits.bias": lambda: bias("pl")}
         need = ctx.needs_input_grad
-        grads = [make[name]().to(dtype) if need[4 + j] and name in make else None
+        grads = [make[name]().to(dtype) if need[6 + j] and name in make else None
                  for j, (name, dtype) in enumerate(zip(names, ctx.dtypes, strict=True))]
         g_tok_t = torch.stack(g_tok, 1) if need[0] else None
         g_act_t = torch.stack(g_act, 1) if need[1] else None
-        return (g_tok_t, g_act_t, None, None, *grads)
+        return (g_tok_t, g_act_t, None, None, None, None, *grads)

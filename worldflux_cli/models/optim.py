@@ -1,0 +1,89 @@
+"""The official DreamerV3 optimizer (imports torch): adaptive gradient clipping, then LaProp, with warm-up.
+
+One update of a tensor ``p`` with gradient ``g`` at update number ``t`` (1, 2, ...), as the official
+chain ``clip_by_agc(clip) -> scale_by_rms(beta2, eps) -> scale_by_momentum(beta1) -> learning rate``
+(danijar/dreamerv3 embodied/jax/opt.py, agent.py ``_make_opt``)::
+
+    g   <- g / max(1, |g| / (clip * max(pmin, |p|)))      adaptive clipping, per tensor (skipped if clip = 0)
+    nu  <- beta2 * nu + (1 - beta2) * g^2
+    u   <- g / (sqrt(nu / (1 - beta2^t)) + eps)            LaProp: normalise first ...
+    mu  <- beta1 * mu + (1 - beta1) * u                    ... then take momentum
+    p   <- p - lr * min(1, (t - 1) / warmup) * mu / (1 - beta1^t)
+
+The learning rate rises linearly from 0 over ``warmup`` updates (the first update has rate 0, as
+optax's schedule reads its count before incrementing it). ``|.|`` is the L2 norm of the whole tensor.
+State (``step``, ``nu``, ``mu``) is float32 whatever the parameter's dtype; every group may set its own
+``lr``, ``clip`` and ``eps``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+#: Smallest parameter norm the adaptive clipping measures against (official pmin).
+AGC_PMIN = 1e-3
+
+
+def warmup_factor(step: int, warmup: int) -> float:
+    """The learning rate's multiplier at update ``step`` (1-based): min(1, (step - 1) / warmup), 1 without warm-up."""
+    return 1.0 if warmup <= 0 else min(1.0, (step - 1) / warmup)
+
+
+def agc_scale(grad: Tensor, param: Tensor, clip: float, pmin: float = AGC_PMIN) -> Tensor:
+    """The factor 1 / max(1, |g| / (clip * max(pmin, |p|))) that adaptive clipping multiplies ``grad`` by."""
+    upper = clip * torch.clamp(torch.linalg.vector_norm(param.float()), min=pmin)
+    return 1.0 / torch.clamp(torch.linalg.vector_norm(grad.float()) / upper, min=1.0)
+
+
+class LaProp(torch.optim.Optimizer):
+    """LaProp with per-tensor adaptive gradient clipping and a linear warm-up (see the module docstring).
+
+    Args:
+        params: Parameters or param groups (a group may set ``lr``, ``clip``, ``eps``).
+        lr: Learning rate after warm-up.
+        betas: (beta1, beta2): momentum and second-moment decay (official 0.9, 0.999).
+        eps: Added to the root of the second moment (official 1e-20).
+        clip: Adaptive clipping threshold (official 0.3; 0 disables).
+        warmup: Updates over which the rate rises from 0 (official 1000; 0: none).
+    """
+
+    def __init__(self, params, lr: float = 4e-5, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-20,
+                 clip: float = 0.3, warmup: int = 1000) -> None:
+        if lr < 0 or eps < 0 or clip < 0 or warmup < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"invalid LaProp settings: lr={lr}, betas={betas}, eps={eps}, clip={clip}, "
+                             f"warmup={warmup}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, clip=clip, warmup=int(warmup)))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102 (torch.optim.Optimizer.step)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["nu"] = torch.zeros_like(p, dtype=torch.float32, memory_format=torch.preserve_format)
+                    state["mu"] = torch.zeros_like(p, dtype=torch.float32, memory_format=torch.preserve_format)
+                g = p.grad.float()
+                if group["clip"]:
+                    g = g * agc_scale(g, p, group["clip"])
+                state["step"] += 1
+                t = int(state["step"].item())
+                nu, mu = state["nu"], state["mu"]
+                nu.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+                u = g / ((nu / (1.0 - beta2 ** t)).sqrt_().add_(group["eps"]))
+                mu.mul_(beta1).add_(u, alpha=1.0 - beta1)
+                rate = group["lr"] * warmup_factor(t, group["warmup"])
+                if rate:
+                    p.add_((mu / (1.0 - beta1 ** t)).to(p.dtype), alpha=-rate)
+        return loss
+
+
+__all__ = ["AGC_PMIN", "LaProp", "agc_scale", "warmup_factor"]
