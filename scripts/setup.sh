@@ -11,5 +11,6 @@ fi
 # torch first, pinned: 2.13.0 is the CPU build this project is tested with; an open range would
 # pull a multi-GB CUDA build.
 python -m pip install -q --disable-pip-version-check torch==2.13.0
-# envs: dm_control, mujoco and gymnasium, pinned in pyproject.toml (tests/envs runs real environments).
+# envs: dm_control, mujoco, gymnasium and the video writers, pinned in pyproject.toml (tests/envs and
+# tests/training run real environments); dev brings tensorboard, whose event files tests/training reads.
 python -m pip install -q --disable-pip-version-check -e ".[dev,docs,envs]"

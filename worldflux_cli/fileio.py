@@ -6,6 +6,8 @@
   device, fifo, socket or folder; a symbolic link only with ``force``, and then the link itself is
   replaced, not what it points to. The file appears whole or not at all, with the mode a new file gets
   under the process's umask (or the mode of the file it replaces).
+- ``atomic_path``: the same for a file another library writes (a video encoder): it writes to a temp path
+  beside the target, renamed into place when it is done, removed when it fails.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from worldflux_cli.errors import WorldfluxError
@@ -119,6 +122,35 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp path (ending in ``suffix``, for writers that pick their format by it) in ``path``'s folder, to
+    write to inside the ``with`` block; when the block ends, the file gets the mode ``write_atomic`` gives and
+    replaces ``path`` (whole, or not at all: on any error the temp file is removed and ``path`` is untouched)."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+        raise WorldfluxError(f"{path} is {_kind(st.st_mode)}; outputs are written to regular files only",
+                             "choose another output path")
+    mode = st.st_mode & 0o7777 if st is not None and stat.S_ISREG(st.st_mode) else new_file_mode()
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 

@@ -141,3 +141,16 @@ def weight_bytes(config: WorldModelConfig) -> int:
     """Bytes of the model's weights (every parameter and EMA copy) in the config's dtype."""
     width = FP32 if config.dtype == "float32" else 2
     return count_params(config).total * width
+
+
+def run_memory(run: Any) -> dict[str, Any]:
+    """What a run's training holds in memory, per process, as JSON-ready data: the model's training memory at
+    the run's batch (``model_info``'s estimate) and its replay buffer (exact: training/layout.py)."""
+    from worldflux_cli.training.layout import replay_info
+
+    t = run.resolved_training()
+    seq = t["sequence_length"] if run.model.family == "dreamer" else None  # TD-MPC2: its horizon
+    model = model_info(run.model, batch=t["batch_size"], seq=seq)["memory"]["training_total_bytes"]
+    replay = replay_info(run.model, t["replay_size"], t["num_envs"])
+    return {"batch_size": t["batch_size"], "model_training_bytes": model, "replay": replay,
+            "total_bytes": model + replay["bytes"]}

@@ -121,3 +121,51 @@ def test_discrete_actions_take_an_index_or_a_one_hot_vector():
         for index in (0, 1, 1, 0):
             one_hot = np.eye(2)[index]
             assert np.array_equal(by_index.step(index)[0], by_vector.step(one_hot)[0])
+
+
+def test_pixels_are_rendered_once_per_agent_step_whatever_the_action_repeat(monkeypatch):
+    from worldflux_cli.envs.dmc_env import DMCEnv
+
+    sizes = []
+    real = DMCEnv._render
+
+    def counting(self, size):
+        sizes.append(size)
+        return real(self, size)
+
+    monkeypatch.setattr(DMCEnv, "_render", counting)
+    with make_env("dmc:cartpole-balance?obs=pixels&action_repeat=4", seed=0) as env, \
+            make_env("dmc:cartpole-balance?obs=pixels&action_repeat=1", seed=0) as single:
+        env.reset()
+        single.reset()
+        sizes.clear()
+        for _ in range(3):
+            obs = env.step(np.zeros(1))[0]
+        assert len(sizes) == 3 and obs.shape == (3, 64, 64)  # not 12: the repeated steps are not observed
+        for _ in range(12):
+            expected = single.step(np.zeros(1))[0]
+        assert np.array_equal(obs, expected)  # the same frame as observing every step
+        frame = env.render(48)
+        assert frame.shape == (48, 48, 3) and frame.dtype == np.uint8
+        assert env.seconds_per_step == pytest.approx(4 * env.unwrapped.control_timestep())
+
+
+class _Quiet(_Recorder):
+    """The fake adapter with a step that makes no observation (as dm_control's, for pixels)."""
+
+    observed = 0
+
+    def _step_quiet(self, action):
+        return (None, *self._step(action)[1:])
+
+    def observe(self):
+        self.observed += 1
+        return np.full(1, len(self.received), np.float32)
+
+
+def test_a_repeat_that_ends_the_episode_early_still_observes():
+    fake = _Quiet()
+    env = ActionRepeat(fake, 5)
+    env.reset()
+    obs, reward, _, truncated, _ = env.step(np.zeros(3))  # the third environment step ends the episode
+    assert truncated and reward == 3.0 and obs.tolist() == [3.0] and fake.observed == 1

@@ -25,6 +25,8 @@ def test_push_a_trained_run_folder(cli, fake_hub, alice, tmp_path):
     r = cli("push", str(out), "--repo", "alice/pendulum", "--format", "json")
     assert r.exit_code == 0, r.output
     files = json.loads(r.stdout)["files"]
+    events = {f for f in files if f.startswith("tensorboard/")}  # the Hub shows these in its TensorBoard tab
     assert {"config.json", "model.safetensors", "README.md", "metrics.jsonl", "run.json",
-            "checkpoints/checkpoint.safetensors", "checkpoints/replay.safetensors"} == set(files)
+            "checkpoints/checkpoint.safetensors", "checkpoints/replay.safetensors"} == set(files) - events
+    assert all("tfevents" in f for f in events) and (events or importlib.util.find_spec("tensorboard") is None)
     assert set(HfApi().list_repo_files("alice/pendulum")) >= set(files)

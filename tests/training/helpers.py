@@ -10,9 +10,10 @@ TRAINING = {"total_steps": 120, "prefill_steps": 50, "batch_size": 16, "replay_s
             "eval_episodes": 1, "log_interval": 20, "checkpoint_interval": 0, "seed": 0}
 
 
-def write_run(cli, path: Path, **training) -> Path:
-    """A run file: tdmpc2:tiny fitted to Pendulum (horizon 3, a small MPPI), with TRAINING and ``training``."""
-    r = cli("new", "--model", "tdmpc2", "--size", "tiny", "--env", ENV, "--set", "horizon=3",
+def write_run(cli, path: Path, env: str = ENV, **training) -> Path:
+    """A run file: tdmpc2:tiny fitted to ``env`` (Pendulum; horizon 3, a small MPPI), with TRAINING and
+    ``training``."""
+    r = cli("new", "--model", "tdmpc2", "--size", "tiny", "--env", env, "--set", "horizon=3",
             "--set", "num_samples=64", "--set", "num_elites=8", "--set", "num_pi_trajs=4", "--set", "iterations=2",
             "--set", "device=cpu", "-o", str(path), "--force")
     assert r.exit_code == 0, r.output
@@ -22,11 +23,11 @@ def write_run(cli, path: Path, **training) -> Path:
     return path
 
 
-def train_small(cli, folder: Path, run: Path) -> Path:
-    """Train ``run`` into ``folder`` through the CLI; asserts it succeeded."""
+def train_small(cli, folder: Path, run: Path, *args: str) -> Path:
+    """Train ``run`` into ``folder`` through the CLI (``args`` added); asserts it succeeded."""
     import torch
 
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and deterministic on a shared machine
-    r = cli("train", str(run), "--output", str(folder))
+    r = cli("train", str(run), "--output", str(folder), *args)
     assert r.exit_code == 0, r.output
     return folder

@@ -42,15 +42,17 @@ def test_train_writes_a_model_folder_metrics_and_checkpoint(trained):
     from worldflux_cli.hub.push import check_push_folder
     from worldflux_cli.models import build_model
     from worldflux_cli.training.checkpoint import load_checkpoint
+    from worldflux_cli.training.layout import tdmpc2_layout
     from worldflux_cli.training.replay import Replay
 
     run_file, out = trained
-    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+                   and not p.relative_to(out).as_posix().startswith("tensorboard/"))
     assert names == ["README.md", "checkpoints/checkpoint.safetensors", "checkpoints/replay.safetensors",
                      "config.json", "metrics.jsonl", "model.safetensors", "run.json"]
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [20, 40, 60, 80, 100, 120]
-    assert all({"fps", "episode_return", "losses", "updates"} <= line.keys() for line in lines)
+    assert all({"fps", "episode_return", "losses", "updates", "env_frames"} <= line.keys() for line in lines)
     assert lines[-1]["updates"] == 70 and "world_model_loss" in lines[-1]["losses"]
     assert lines[-1]["episode_return"] is not None and lines[-1]["eval_return"] is not None
     card = (out / "README.md").read_text()
@@ -60,9 +62,10 @@ def test_train_writes_a_model_folder_metrics_and_checkpoint(trained):
     model, config = load_pretrained(out, device="cpu")
     run = RunConfig.load(run_file)
     fresh = build_model(run.model, device="cpu")
-    replay = Replay(1000, (3,), 1, 3)
-    counters, _ = load_checkpoint(out, fresh, replay)
-    assert counters["step"] == 120 and counters["replay_restored"] and replay.total == 120 + counters["episode"] + 1
+    replay = Replay(tdmpc2_layout((3,), 1), 1000)
+    counters, extra = load_checkpoint(out, fresh, replay)
+    assert counters["step"] == 120 and counters["replay_restored"] and replay.total[0] == 120 + counters["episode"] + 1
+    assert extra["agent/plan_mean"].shape == (1, 3, 1) and extra["episode_actions/0"].shape == (20, 1)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, fresh.state_dict()[name]), name
 

@@ -15,8 +15,9 @@ from worldflux_cli.cli.options import MAX_BATCH, MAX_SEQ, Format, FormatOpt
 def info(
     target: Annotated[str, typer.Argument(help="A preset id (dreamer:size50m, tdmpc2:5m), a config file, '-' or "
                                                "hf://ORG/NAME or hf://ORG/NAME@REV.", show_default=False)],
-    batch: Annotated[int, typer.Option("--batch", min=1, max=MAX_BATCH,
-                                       help="Batch size for the training-memory estimate.")] = 16,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, max=MAX_BATCH,
+                                              help="Batch size for the training-memory estimate.",
+                                              show_default="16, or a run file's batch_size")] = None,
     seq: Annotated[int | None, typer.Option("--seq", min=1, max=MAX_SEQ, help="Sequence length (DreamerV3, default "
                                             "64) or horizon (TD-MPC2, default the config's) for the estimate.")] = None,
     format: FormatOpt = Format.text,
@@ -27,18 +28,30 @@ def info(
     built PyTorch model. Training memory is fp32 weights + gradients + Adam moments (exact
     from the counts) plus an estimate of the activations kept for the backward pass.
 
+    For a run file (`worldflux new --env` writes one) it also gives the replay buffer's size
+    (replay_size steps x the bytes of one stored step: images as uint8, vectors as float32) and the
+    total `worldflux train` checks against the free memory before it starts; the estimate then uses
+    the run's batch size.
+
     Examples:
 
       worldflux info dreamer:size50m
 
       worldflux info my-config.json --batch 32 --format json
+
+      worldflux info run.json
     """
     from worldflux_cli.loading import load_config
-    from worldflux_cli.memory_estimate import model_info
+    from worldflux_cli.memory_estimate import model_info, run_memory
 
     loaded = load_config(target, consequence="nothing to describe")
+    run = loaded.run
+    if batch is None:
+        batch = run.resolved_training()["batch_size"] if run is not None else 16
     data = model_info(loaded.config, batch=batch, seq=seq)
     data["source"] = loaded.label
+    if run is not None:
+        data["run"] = run_memory(run)
     if format is Format.json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -83,4 +96,11 @@ def _render(data: dict) -> None:
     table.add_row(f"activations per sample (estimate, {mem['per_sample_unit']})",
                   _mib(mem["activations_per_sample_bytes"]))
     table.add_row(f"training total at batch {mem['batch']} (estimate)", _mib(mem["training_total_bytes"]))
+    if "run" in data:
+        run, replay = data["run"], data["run"]["replay"]
+        envs = f", {replay['num_envs']} envs" if replay["num_envs"] > 1 else ""
+        table.add_row(f"replay buffer ({replay['capacity_steps']:,} steps x {replay['bytes_per_step']:,} bytes, "
+                      f"obs {replay['obs_dtype']}{envs})", _mib(replay["bytes"]))
+        table.add_row(f"run total: replay + training at batch {run['batch_size']} (estimate)",
+                      _mib(run["total_bytes"]))
     console.print(table)

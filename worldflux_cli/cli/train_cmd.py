@@ -1,4 +1,4 @@
-"""`worldflux train` and `worldflux eval`: TD-MPC2 on state observations (torch and the envs imported inside)."""
+"""`worldflux train` and `worldflux eval` (torch and the environments are imported inside the commands)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from worldflux_cli.cli.errors import guarded
-from worldflux_cli.cli.options import MAX_SEED, MAX_STEPS, Format, FormatOpt
+from worldflux_cli.cli.options import MAX_NPROC, MAX_SEED, MAX_STEPS, ForceMemoryOpt, Format, FormatOpt
 from worldflux_cli.errors import EXIT_FAILED, InvalidInput, WorldfluxError
 
 
@@ -29,6 +29,7 @@ def _progress_printer():
 
 def _load_run(run_file: str):
     from worldflux_cli.loading import load_config
+    from worldflux_cli.training.agent import AGENTS, agent_class
 
     loaded = load_config(run_file, consequence="nothing was trained")
     run = loaded.run
@@ -36,20 +37,13 @@ def _load_run(run_file: str):
         raise WorldfluxError(f"{loaded.label} is a model config, not a run file",
                              "write a run file with `worldflux new --model tdmpc2 --size 5m --env ENV -o run.json`",
                              exit_code=EXIT_FAILED)
-    if run.model.family != "tdmpc2":
+    if run.model.family not in AGENTS:
         raise WorldfluxError(f"training {run.model.family_title} is not supported yet: `worldflux train` trains "
-                             "TD-MPC2 only", "use a run whose model is a TD-MPC2 config (model_type tdmpc2)",
-                             exit_code=EXIT_FAILED)
-    t = run.resolved_training()
-    unsupported = []
-    if run.env.obs != "state" or len(run.model.obs_shape) != 1:
-        unsupported.append("pixel observations (state observations only)")
-    if t["num_envs"] != 1:
-        unsupported.append(f"num_envs {t['num_envs']} (one environment only)")
-    if t["precision"] != "float32":
-        unsupported.append(f"precision {t['precision']} (float32 only)")
-    if run.model.num_tasks > 1:
-        unsupported.append("multitask models")
+                             + ", ".join(sorted(AGENTS)), "use a run whose model is a TD-MPC2 config (model_type "
+                             "tdmpc2)", exit_code=EXIT_FAILED)
+    unsupported = agent_class(run.model.family).unsupported(run)
+    if run.resolved_training()["precision"] != "float32":
+        unsupported.append(f"precision {run.resolved_training()['precision']} (float32 only)")
     if unsupported:
         raise WorldfluxError(f"{loaded.label}: not supported yet by `worldflux train`: {'; '.join(unsupported)}",
                              "change the run file", exit_code=EXIT_FAILED)
@@ -69,47 +63,89 @@ def train(
                                                 "training.output_dir).", show_default="training.output_dir")] = None,
     save_replay: Annotated[bool, typer.Option("--save-replay/--no-save-replay", help="Keep the replay buffer "
                                               "in the checkpoint (needed for an exact resume).")] = True,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, max=MAX_NPROC, help="Train data-parallel on N processes "
+                                       "(gloo on CPU, nccl on N GPUs): each acts in its own num_envs "
+                                       "environments and samples its own batches; gradients are averaged.")] = 1,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Also write TensorBoard "
+                                              "event files to OUTPUT/tensorboard/ (when tensorboard is "
+                                              "installed).")] = True,
+    force_memory: ForceMemoryOpt = False,
     format: FormatOpt = Format.text,
 ) -> None:
-    """Train a TD-MPC2 run on one environment with state observations.
+    """Train a TD-MPC2 run in real environments, from state vectors or pixels.
+
+    RUN names the model, the environment and the training settings (`worldflux new --model tdmpc2 --size 5m
+    --env dmc:cartpole-balance -o run.json` writes one). The loop: prefill_steps random actions, then MPPI
+    planning warm-started per environment, train_ratio model updates per agent step from a replay buffer of
+    replay_size steps (pixels stored as uint8), evaluation episodes every eval_interval steps. Steps are
+    agent steps (one action, after action repeat). With num_envs N, N environments step in lock-step and
+    every step of each counts (a run stops at the first multiple of N at or past its total); with --nproc P
+    every process steps its own N.
+
+    Before anything is built, the replay buffer's size plus the model's training memory is checked against
+    the free memory (`worldflux info RUN` shows both); an over-budget run is refused with the figures and
+    what to lower.
 
     The run's folder becomes a model folder that `worldflux push` takes as is: config.json,
     model.safetensors and README.md (a model card with the environment, the steps and the last
     evaluation), plus run.json, metrics.jsonl (one JSON line per log_interval: step, fps, episode and
-    evaluation returns, losses) and checkpoints/ (safetensors only: weights, optimizer state, counters,
-    RNG states, the replay buffer). Ctrl-C writes a checkpoint and exits with code 130; --resume goes on
-    from it, with the same weights at the end as a run never interrupted (one CPU device, same seed).
+    evaluation returns, losses), tensorboard/ (when tensorboard is installed) and checkpoints/ (safetensors
+    only: weights, optimizer state, counters, RNG states, the replay buffer). Ctrl-C writes a checkpoint
+    and exits with code 130; --resume goes on from it, with the same weights at the end as a run never
+    interrupted (one CPU device, same seed).
 
-    Not supported yet: DreamerV3, pixel observations, several environments, mixed precision, videos.
+    Not supported yet: DreamerV3, multitask models, mixed precision.
 
-    Exit code 0: trained; 1: the run file is invalid; 2: could not run (unreadable file, unsupported run,
-    folder not empty, no checkpoint to resume); 130: interrupted (checkpoint written).
+    Exit code 0: trained; 1: the run file is invalid, or over the memory budget; 2: could not run
+    (unreadable file, unsupported run, folder not empty, no checkpoint to resume); 130: interrupted
+    (checkpoint written).
 
     Examples:
 
       worldflux train run.json --output runs/walker
 
       worldflux train run.json --output runs/walker --resume --steps 200000
+
+      worldflux train run.json --output runs/walker-ddp --nproc 2
     """
     label, run_config = _load_run(run)
     folder = output if output is not None else Path(run_config.training.output_dir)
+    from worldflux_cli.models import resolve_device
     from worldflux_cli.training.loop import check_output
-    from worldflux_cli.training.loop import train as train_loop
+    from worldflux_cli.training.memory import check_run_memory
 
     check_output(folder, resume)
+    device = resolve_device(run_config.resolved_training()["device"])
+    check_run_memory(run_config, label, device, nproc, force_memory)
     folder.mkdir(parents=True, exist_ok=True)
-    result = train_loop(run_config, folder, resume=resume, total_steps=steps, save_replay=save_replay,
-                        log=None if format is Format.json else _progress_printer())
-    for note in result.notes:
+    progress = format is not Format.json
+    if nproc > 1:
+        from worldflux_cli.training.distributed import launch
+
+        out = launch(run_config, folder, nproc, resume=resume, steps=steps, save_replay=save_replay,
+                     tensorboard=tensorboard, progress=progress)[0]
+        step, episodes, last_return, last_eval = out["step"], out["episodes"], out["last_return"], out["last_eval"]
+        resumed_from, notes = out["resumed_from"], out["notes"]
+    else:
+        from worldflux_cli.training.loop import train as train_loop
+
+        result = train_loop(run_config, folder, resume=resume, total_steps=steps, save_replay=save_replay,
+                            log=_progress_printer() if progress else None, tensorboard=tensorboard)
+        step, episodes, last_return, last_eval = result.step, result.episodes, result.last_return, result.last_eval
+        resumed_from, notes = result.resumed_from, result.notes
+    from worldflux_cli.training.logs import tensorboard_writer_available
+
+    if tensorboard and not tensorboard_writer_available():
+        notes = [*notes, "tensorboard is not installed: metrics.jsonl only (pip install tensorboard for event files)"]
+    for note in notes:
         _note(note)
-    data = {"output": str(folder), "steps": result.step, "episodes": result.episodes,
-            "last_return": result.last_return, "last_eval": result.last_eval, "resumed_from": result.resumed_from}
+    data = {"output": str(folder), "steps": step, "episodes": episodes, "last_return": last_return,
+            "last_eval": last_eval, "resumed_from": resumed_from, "nproc": nproc}
     if format is Format.json:
         typer.echo(json.dumps(data, indent=2))
         return
-    evaluated = "not evaluated" if result.last_eval is None else f"last evaluation {result.last_eval:.2f}"
-    typer.echo(f"trained {label} to step {result.step:,} ({result.episodes:,} episodes, {evaluated}); "
-               f"model folder: {folder}/")
+    evaluated = "not evaluated" if last_eval is None else f"last evaluation {last_eval:.2f}"
+    typer.echo(f"trained {label} to step {step:,} ({episodes:,} episodes, {evaluated}); model folder: {folder}/")
 
 
 @guarded
@@ -123,19 +159,31 @@ def eval_(
                                       "resets with seed + i) and of the planner's noise.")] = 0,
     device: Annotated[str | None, typer.Option("--device", "-d", help="cpu, cuda, cuda:N or auto.",
                                                show_default="the config's device")] = None,
+    video: Annotated[Path | None, typer.Option("--video", help="Record the episodes, one after the other, to "
+                                               "this .mp4 or .gif file (written whole or not at all).",
+                                               show_default=False)] = None,
+    video_size: Annotated[int, typer.Option("--video-size", min=16, max=2048, help="Side of the video's frames "
+                                            "in pixels (dmc; gym envs render at their own size).")] = 256,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --video file (or a symbolic link "
+                                        "there: the link itself).")] = False,
     format: FormatOpt = Format.text,
 ) -> None:
     """Evaluate a TD-MPC2 model folder: returns of N episodes planned with MPPI in eval mode.
 
     Prints the mean, the standard deviation and every episode's return; the same --seed gives the same
     returns on the same device. Works on any TD-MPC2 model folder, an imported official checkpoint too.
+    --video records every episode into one file, at the environment's own speed (dmc: the control timestep
+    times the action repeat); recording does not change the returns.
 
     Exit code 0: evaluated; 1: the folder is refused or its model does not fit the environment; 2: could
-    not run (no such folder, unknown environment, a DreamerV3 model).
+    not run (no such folder, unknown environment, a DreamerV3 model, a video library missing, an
+    environment that cannot render).
 
     Examples:
 
       worldflux eval runs/walker --env dmc:walker-walk --episodes 10 --seed 0
+
+      worldflux eval runs/walker --env dmc:walker-walk --episodes 2 --video walker.mp4
 
       worldflux eval dog-run-5 --env dmc:dog-run --format json
     """
@@ -145,29 +193,47 @@ def eval_(
     if not folder.is_dir():
         raise HubError(f"no such model folder: {folder}" if not folder.exists() else f"{folder} is not a folder",
                        "name a folder written by `worldflux train`, `save`, `pull` or `import`")
+    if video is not None:
+        from worldflux_cli.fileio import check_output
+        from worldflux_cli.training.video import check_video_path
+
+        check_output(video, force)
+        check_video_path(video)
+    from contextlib import nullcontext
+
     import numpy as np
 
     from worldflux_cli.envs import make_env
     from worldflux_cli.envs.fit import fit_problems
     from worldflux_cli.hub.pretrained import load_pretrained
-    from worldflux_cli.training.loop import run_episodes
+    from worldflux_cli.training.agent import agent_class
+    from worldflux_cli.training.evaluate import run_episodes
+    from worldflux_cli.training.video import VideoWriter
 
     model, config = load_pretrained(folder, device=device)
-    if config.family != "tdmpc2":
+    agent = agent_class(config.family)
+    if agent is None:
         raise WorldfluxError(f"evaluating {config.family_title} is not supported yet: `worldflux eval` plans "
                              "with TD-MPC2 models only", "name a TD-MPC2 model folder", exit_code=EXIT_FAILED)
-    with make_env(env) as environment:
+    with make_env(env, render=video is not None) as environment:
         problems = fit_problems(config, environment.spec)
         if problems:
             raise InvalidInput(f"the model in {folder} does not fit {environment.spec.env_id}: "
                                + "; ".join(p.message for p in problems), problems[0].hint)
-        returns = run_episodes(model, environment, episodes, seed)
+        fps = min(60.0, 1.0 / environment.seconds_per_step) if environment.seconds_per_step else 30.0
+        with VideoWriter(video, fps) if video is not None else nullcontext() as frames:
+            returns = run_episodes(agent.evaluator(model), environment, episodes, seed,
+                                   next(model.parameters()).device, frames=frames, frame_size=video_size)
         env_id = environment.spec.env_id
     data = {"dir": str(folder), "env": env_id, "episodes": episodes, "seed": seed,
             "mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}
+    if video is not None:
+        data["video"] = {"path": str(video), "frames": frames.frames, "fps": round(fps, 3)}
     if format is Format.json:
         typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(f"{env_id}: mean return {data['mean']:.2f} ± {data['std']:.2f} over {episodes} episode(s) "
                f"(seed {seed})")
     typer.echo("returns: " + ", ".join(f"{r:.2f}" for r in returns))
+    if video is not None:
+        typer.echo(f"video: {video} ({frames.frames:,} frames at {fps:.3g} fps)")

@@ -4,7 +4,9 @@
 ``reset(seed) -> obs``, ``step(action) -> (obs, reward, terminated, truncated, info)``, ``spec`` and
 ``close()``. Actions are in [-1, 1] (rescaled to the environment's bounds) or, for discrete envs, an
 index; each is repeated ``action_repeat`` times (rewards summed); episodes end after
-``episode_length`` agent steps (truncated); observations are float32 vectors or uint8 images (C, H, W).
+``episode_length`` agent steps (truncated); observations are float32 vectors or uint8 images (C, H, W),
+rendered once per agent step whatever the action repeat. ``render(size)`` gives RGB frames for videos
+(``make_env(..., render=True)`` for gymnasium envs) and ``seconds_per_step`` the simulated time of a step.
 ``env_spec`` gives the spec a model config must fit; ``fit_problems`` checks one against it.
 
 The libraries are an optional extra (``pip install worldflux[envs]``), imported only when an env is

@@ -11,7 +11,8 @@ class Adapter(Env):
     """One suite's environment behind the Env API; refuses a step after the episode ended until ``reset``.
 
     Subclasses set ``spec`` and ``native_episode_steps`` (the library's own time limit, in environment
-    steps, or None) and implement ``_reset(seed)`` and ``_step(action)``.
+    steps, or None) and implement ``_reset(seed)`` and ``_step(action)``; those that can make an observation
+    apart from a step implement ``_step_quiet(action)`` (the step without it) and ``observe()``.
     """
 
     native_episode_steps: int | None = None
@@ -26,12 +27,15 @@ class Adapter(Env):
         self._active = True
         return self._reset(seed)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any, observe: bool = True) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if not self._active:
             raise RuntimeError(f"{self.spec.env_id}: call reset() before step(), and again after an episode ends")
-        out = self._step(action)
+        out = self._step(action) if observe else self._step_quiet(action)
         self._active = not (out[2] or out[3])
         return out
+
+    def _step_quiet(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        return self._step(action)  # an adapter without a cheaper step observes anyway
 
     def _reset(self, seed: int | None) -> Any:
         raise NotImplementedError

@@ -42,6 +42,8 @@ class DMCEnv(Adapter):
             self._env = _load(suite, domain, task, seed, float("inf"))
         self._pixels, self._size = pixels, image_size
         self._camera = 2 if domain == "quadruped" else 0
+        self._timestep: Any = None
+        self.seconds_per_step = float(self._env.control_timestep())
         action = self._env.action_spec()
         state_size = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
         self.spec = EnvSpec(env_id=f"dmc:{name}", obs_shape=(3, image_size, image_size) if pixels else (state_size,),
@@ -55,29 +57,42 @@ class DMCEnv(Adapter):
         """The dm_control environment."""
         return self._env
 
-    def _observe(self, timestep: Any) -> np.ndarray:
+    def observe(self) -> np.ndarray:
+        """The observation of the current state: the state vector, or the camera's image (C, H, W)."""
         if not self._pixels:
-            return np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in timestep.observation.values()])
+            return np.concatenate([np.asarray(v, dtype=np.float32).ravel()
+                                   for v in self._timestep.observation.values()])
+        return np.ascontiguousarray(self._render(self._size).transpose(2, 0, 1), dtype=np.uint8)
+
+    def render(self, size: int = 256) -> np.ndarray:
+        """An RGB frame (size, size, 3) uint8 from the observation camera."""
+        return self._render(size)
+
+    def _render(self, size: int) -> np.ndarray:
         try:
-            image = self._env.physics.render(height=self._size, width=self._size, camera_id=self._camera)
+            return self._env.physics.render(height=size, width=size, camera_id=self._camera)
         except Exception as exc:
             backend = os.environ.get("MUJOCO_GL", "unset")
             raise EnvError(f"rendering pixels failed (MUJOCO_GL={backend}): {type(exc).__name__}: {exc}",
                            "set MUJOCO_GL=egl (needs libEGL, e.g. apt-get install libegl1) or MUJOCO_GL=osmesa "
                            "(apt-get install libosmesa6) before starting") from None
-        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.uint8)
 
     def _reset(self, seed: int | None) -> np.ndarray:
         if seed is not None:
             self._env.task.random.seed(seed)
-        return self._observe(self._env.reset())
+        self._timestep = self._env.reset()
+        return self.observe()
 
     def _step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        timestep = self._env.step(np.asarray(action, dtype=np.float64))
+        _, reward, terminated, truncated, info = self._step_quiet(action)
+        return self.observe(), reward, terminated, truncated, info
+
+    def _step_quiet(self, action: Any) -> tuple[None, float, bool, bool, dict[str, Any]]:
+        self._timestep = timestep = self._env.step(np.asarray(action, dtype=np.float64))
         last = timestep.last()
         terminated = bool(last and timestep.discount == 0.0)
         info = {"discount": float(timestep.discount) if timestep.discount is not None else 1.0}
-        return self._observe(timestep), float(timestep.reward or 0.0), terminated, bool(last and not terminated), info
+        return None, float(timestep.reward or 0.0), terminated, bool(last and not terminated), info
 
     def close(self) -> None:
         close = getattr(self._env, "close", None)

@@ -20,12 +20,17 @@ from worldflux_cli.envs.spec import EnvSpec
 
 
 class GymEnv(Adapter):
-    """One gymnasium environment; ``physics_limit`` (environment steps) replaces the id's own time limit."""
+    """One gymnasium environment; ``physics_limit`` (environment steps) replaces the id's own time limit;
+    ``render`` makes it with ``render_mode="rgb_array"`` (for videos)."""
 
-    def __init__(self, name: str, *, seed: int | None = None, physics_limit: int | None = None):
+    def __init__(self, name: str, *, seed: int | None = None, physics_limit: int | None = None,
+                 render: bool = False):
         super().__init__(seed)
         gym = import_module("gymnasium", "gym")
-        self._env = _make(gym, name, physics_limit)
+        self._gym, self._name = gym, name
+        self._env = _make(gym, name, physics_limit, render)
+        fps = (self._env.metadata or {}).get("render_fps")
+        self.seconds_per_step = 1.0 / fps if isinstance(fps, int | float) and fps > 0 else None
         spec = self._env.spec
         self.native_episode_steps = spec.max_episode_steps if spec is not None else None
         obs_space, act_space = self._env.observation_space, self._env.action_space
@@ -80,12 +85,30 @@ class GymEnv(Adapter):
         obs, reward, terminated, truncated, info = self._env.step(action)
         return self._observe(obs), float(reward), bool(terminated), bool(truncated), dict(info)
 
+    def render(self, size: int = 256) -> np.ndarray:
+        """The environment's own rgb_array frame (its size; ``size`` is not used)."""
+        try:
+            frame = self._env.render()
+        except self._gym.error.DependencyNotInstalled as exc:
+            raise UnsupportedEnv(f"gym:{self._name} cannot render frames: {exc}",
+                                 "install what the message names (e.g. pip install \"gymnasium[classic_control]\")"
+                                 ) from None
+        except Exception as exc:
+            raise EnvError(f"gym:{self._name} could not render a frame: {type(exc).__name__}: {exc}",
+                           "record a dmc:* environment, or one that renders rgb_array frames") from None
+        if frame is None or np.asarray(frame).ndim != 3:
+            raise UnsupportedEnv(f"gym:{self._name} renders no rgb_array frames (render_mode='rgb_array')",
+                                 "record an environment that does")
+        return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8)[..., :3])
+
     def close(self) -> None:
         self._env.close()
 
 
-def _make(gym: Any, name: str, physics_limit: int | None) -> Any:
-    kwargs = {"max_episode_steps": physics_limit} if physics_limit is not None else {}
+def _make(gym: Any, name: str, physics_limit: int | None, render: bool = False) -> Any:
+    kwargs: dict[str, Any] = {"max_episode_steps": physics_limit} if physics_limit is not None else {}
+    if render:
+        kwargs["render_mode"] = "rgb_array"
     try:
         return gym.make(name, **kwargs)
     except (gym.error.UnregisteredEnv, gym.error.DeprecatedEnv) as exc:

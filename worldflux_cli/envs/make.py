@@ -10,12 +10,14 @@ from worldflux_cli.envs.adapter import Adapter
 from worldflux_cli.envs.spec import Env, EnvSpec
 
 
-def make_env(env: EnvConfig | str, seed: int | None = None) -> Env:
+def make_env(env: EnvConfig | str, seed: int | None = None, *, render: bool = False) -> Env:
     """Build an environment with worldflux's wrappers.
 
     Args:
         env: The env section of a run, or its command-line form (``"dmc:cartpole-balance?obs=pixels"``).
         seed: Seed of the environment's randomness (used by the first ``reset`` that gives none).
+        render: Make ``render()`` work (gymnasium envs are then made with ``render_mode="rgb_array"``;
+            dm_control renders anyway).
 
     Returns:
         ``TimeLimit(ActionRepeat(RescaleAction(adapter)))`` (no rescaling for discrete actions; no time
@@ -33,7 +35,7 @@ def make_env(env: EnvConfig | str, seed: int | None = None) -> Env:
 
     config = EnvConfig.from_ref(env) if isinstance(env, str) else env
     repeat = config.resolved_action_repeat
-    base = _adapter(config, seed, config.episode_length * repeat if config.episode_length else None)
+    base = _adapter(config, seed, config.episode_length * repeat if config.episode_length else None, render)
     native = base.native_episode_steps
     length = config.episode_length or (max(1, native // repeat) if native else None)
     wrapped: Env = RescaleAction(base) if base.spec.action_type == "continuous" else base
@@ -50,7 +52,7 @@ def env_spec(env: EnvConfig | str) -> EnvSpec:
         return built.spec
 
 
-def _adapter(config: EnvConfig, seed: int | None, physics_limit: int | None) -> Adapter:
+def _adapter(config: EnvConfig, seed: int | None, physics_limit: int | None, render: bool) -> Adapter:
     if config.suite == "dmc":
         from worldflux_cli.envs.dmc_env import DMCEnv
 
@@ -59,4 +61,4 @@ def _adapter(config: EnvConfig, seed: int | None, physics_limit: int | None) -> 
                       physics_limit=physics_limit)
     from worldflux_cli.envs.gym_env import GymEnv
 
-    return GymEnv(config.name, seed=seed, physics_limit=physics_limit)
+    return GymEnv(config.name, seed=seed, physics_limit=physics_limit, render=render)

@@ -43,14 +43,28 @@ class Env:
     ``reset(seed=None) -> obs``; ``step(action) -> (obs, reward, terminated, truncated, info)`` where
     ``terminated`` means the task ended (no bootstrapping) and ``truncated`` the time limit; ``spec``;
     ``close()``. Also a context manager that closes it.
+
+    ``step(action, observe=False)`` may skip making the observation (it is then None; ``observe()`` makes
+    it later): action repeat renders pixels once per agent step, not once per environment step.
+    ``render(size)`` gives an RGB frame (H, W, 3) uint8 for videos; ``seconds_per_step`` the simulated
+    time of one step (None when unknown).
     """
 
     spec: EnvSpec
+    seconds_per_step: float | None = None
 
     def reset(self, seed: int | None = None) -> Any:
         raise NotImplementedError
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any, observe: bool = True) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        raise NotImplementedError
+
+    def observe(self) -> Any:
+        """The observation of the current state (after a ``step(..., observe=False)``)."""
+        raise NotImplementedError
+
+    def render(self, size: int = 256) -> Any:
+        """An RGB frame (H, W, 3) uint8 of the current state; ``size`` is the side where the suite takes one."""
         raise NotImplementedError
 
     def close(self) -> None:

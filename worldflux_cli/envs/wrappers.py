@@ -23,8 +23,18 @@ class Wrapper(Env):
     def reset(self, seed: int | None = None) -> Any:
         return self.env.reset(seed)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        return self.env.step(action)
+    def step(self, action: Any, observe: bool = True) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        return self.env.step(action, observe)
+
+    def observe(self) -> Any:
+        return self.env.observe()
+
+    def render(self, size: int = 256) -> Any:
+        return self.env.render(size)
+
+    @property
+    def seconds_per_step(self) -> float | None:  # type: ignore[override]
+        return self.env.seconds_per_step
 
     def close(self) -> None:
         self.env.close()
@@ -47,16 +57,20 @@ class RescaleAction(Wrapper):
         self.low = np.asarray(env.spec.action_low, dtype=np.float64)
         self.high = np.asarray(env.spec.action_high, dtype=np.float64)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any, observe: bool = True) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         a = np.asarray(action, dtype=np.float64)
         if a.size != self.low.size:
             raise ValueError(f"action has {a.size} values; {self.spec.env_id} takes {self.low.size}")
         t = (np.clip(a.reshape(self.low.shape), -1.0, 1.0) + 1.0) / 2.0
-        return self.env.step(self.low * (1.0 - t) + self.high * t)
+        return self.env.step(self.low * (1.0 - t) + self.high * t, observe)
 
 
 class ActionRepeat(Wrapper):
-    """Each agent action is applied ``repeat`` times; the rewards are summed. Stops early when the episode ends."""
+    """Each agent action is applied ``repeat`` times; the rewards are summed. Stops early when the episode ends.
+
+    Only the last environment step makes an observation (pixels are rendered once per agent step); one that
+    ends the episode early is observed then.
+    """
 
     def __init__(self, env: Env, repeat: int):
         super().__init__(env)
@@ -64,14 +78,21 @@ class ActionRepeat(Wrapper):
             raise ValueError(f"action repeat must be at least 1, not {repeat}")
         self.repeat = repeat
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any, observe: bool = True) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         total = 0.0
-        for _ in range(self.repeat):
-            obs, reward, terminated, truncated, info = self.env.step(action)
+        for k in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action, observe and k == self.repeat - 1)
             total += reward
             if terminated or truncated:
                 break
+        if obs is None and observe:
+            obs = self.env.observe()
         return obs, total, terminated, truncated, info
+
+    @property
+    def seconds_per_step(self) -> float | None:  # type: ignore[override]
+        inner = self.env.seconds_per_step
+        return None if inner is None else inner * self.repeat
 
 
 class TimeLimit(Wrapper):
@@ -89,9 +110,9 @@ class TimeLimit(Wrapper):
         self.elapsed = 0
         return self.env.reset(seed)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any, observe: bool = True) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self.elapsed >= self.limit:
             raise RuntimeError(f"{self.spec.env_id}: the episode was truncated at its time limit; call reset()")
-        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, reward, terminated, truncated, info = self.env.step(action, observe)
         self.elapsed += 1
         return obs, reward, terminated, truncated or (self.elapsed >= self.limit and not terminated), info

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -559,13 +560,17 @@ class TDMPC2(nn.Module):
         metrics.update(pi_metrics, loss=world + pi_loss)
         return world + pi_loss, {k: v.detach() for k, v in metrics.items()}
 
-    def update(self, batch: dict[str, Tensor]) -> dict[str, float]:
+    def update(self, batch: dict[str, Tensor], grad_hook: Callable[[list[nn.Parameter]], None] | None = None
+               ) -> dict[str, float]:
         """One official TD-MPC2 training iteration on ``batch`` (see ``world_model_loss``): metrics as floats.
 
         1. TD targets in eval mode (no grad); 2. world-model loss in train mode, backward, clip the
         world-model gradients to grad_clip, Adam step; 3. policy loss against the already-stepped Qs,
         backward, clip the policy's gradients, Adam step (eps 1e-5); 4. EMA of the target Qs. The task
         embedding keeps the policy's gradient until the next world-model step, as official.
+
+        ``grad_hook``, when given, is called with each optimizer's parameters after its backward and before
+        the clipping (data-parallel training all-reduces the gradients there); None changes nothing.
         """
         c = self.config
         if self._optim is None or self._pi_optim is None:
@@ -585,11 +590,15 @@ class TDMPC2(nn.Module):
             emb = self.embed_task(task, action.device)
             world, z, metrics = self._world_loss(obs, action, reward, terminated, emb, next_z, td_target, rho)
             world.backward()
+            if grad_hook is not None:
+                grad_hook(self.world_model_parameters())
             metrics["grad_norm"] = _clip(self.world_model_parameters(), c.grad_clip)
             self._optim.step()
             self._optim.zero_grad(set_to_none=True)
             pi_loss, pi_metrics = self.policy_loss(z, task)
             pi_loss.backward()
+            if grad_hook is not None:
+                grad_hook(list(self.pi.parameters()))
             pi_metrics["pi_grad_norm"] = _clip(list(self.pi.parameters()), c.grad_clip)
             self._pi_optim.step()
             self._pi_optim.zero_grad(set_to_none=True)

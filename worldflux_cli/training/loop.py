@@ -1,27 +1,39 @@
-"""The TD-MPC2 training loop (one environment, state observations) and evaluation episodes.
+"""The training loop, shared by every model family, and the model folder it writes.
 
-Per agent step: a random action in [-1, 1] during the first ``prefill_steps``, then
-``model.plan(obs, t0=<episode start>, eval_mode=False)`` warm-started from the previous step's plan; the
-transition goes into the replay buffer; from ``prefill_steps`` on, ``train_ratio`` updates per step through
-``model.update(batch)``. Every ``eval_interval`` steps, ``eval_episodes`` episodes with ``eval_mode=True`` (their
-randomness forked off, so evaluating does not change training); every ``log_interval`` a metrics line;
-every ``checkpoint_interval`` (and at the end, and on Ctrl-C) a checkpoint and the model folder.
+Per iteration, the run's ``num_envs`` environments step in lock-step: the agent (``agent.py``: the family's
+part) chooses N actions at once, random in [-1, 1] during the first ``prefill_steps``, then from the model
+(TD-MPC2: MPPI warm-started per environment); each transition goes into that environment's ring of the replay
+buffer; steps count over all environments (and all ranks). From ``prefill_steps`` on, ``train_ratio`` updates
+per agent step through ``agent.update`` (the model's ``update``). Every ``eval_interval`` steps,
+``eval_episodes`` episodes of the agent's evaluation policy (their randomness forked off, so evaluating does
+not change training); every ``log_interval`` a metrics line (``logs.py``); every ``checkpoint_interval`` (and at
+the end, and on Ctrl-C) a checkpoint and the model folder. An interval is reached when the step count passes
+a multiple of it (with N environments the count moves N at a time).
 
-Determinism: everything is seeded from ``training.seed``; episode ``i`` is reset with seed ``seed + i``; a
-checkpoint stores every RNG state, the replay buffer and the actions of the episode in progress, which a
-resumed run replays to reach the same environment state. On one CPU device a resumed run ends with the
+Determinism: everything is seeded from ``training.seed``; episode ``e`` is reset with seed ``seed + e``
+(episodes numbered over the environments in the order they start); a checkpoint stores every RNG state,
+the replay buffer, the agent's state and the actions of each environment's episode in progress, which a
+resumed run replays to reach the same environment states. On one CPU device a resumed run ends with the
 same weights as an uninterrupted one.
+
+Data-parallel (``ranks``, see ``distributed.py``): every rank builds the same model, acts in its own
+environments (seeds offset by rank), samples its own batches and runs the same number of updates, whose
+gradients are averaged across ranks between backward and the optimizer step; the model's buffers follow
+rank 0's after each update, as DistributedDataParallel's do. The replay ratio (samples per agent step) is a
+single process's: each rank makes ``train_ratio`` updates per step of its own environments. Rank 0 evaluates
+and writes the metrics, the model folder and its checkpoint; every rank writes its own RNG, environments and
+replay buffer beside it.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +42,16 @@ import numpy as np
 import torch
 
 from worldflux_cli.errors import WorldfluxError
+from worldflux_cli.training.agent import agent_class
 from worldflux_cli.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from worldflux_cli.training.env_group import EnvGroup
+from worldflux_cli.training.evaluate import env_seed, run_episodes
+from worldflux_cli.training.logs import RunLog, metrics_line, progress_line
 from worldflux_cli.training.replay import Replay
 
-METRICS_NAME = "metrics.jsonl"
 RUN_NAME = "run.json"
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes use seeds apart from the training episodes'
+RANK_SEED_OFFSET = 10_000_019  # rank r's environments and sampling are seeded seed + r x this
 
 
 class Interrupted(WorldfluxError):
@@ -53,33 +69,13 @@ class TrainResult:
     last_eval: float | None
     resumed_from: int | None = None
     notes: list[str] = field(default_factory=list)
+    weights_sha256: str | None = None  # of the final weights, in a data-parallel run (every rank's must agree)
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _obs_tensor(obs: Any, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(obs, np.float32), device=device).unsqueeze(0)
-
-
-def run_episodes(model: Any, env: Any, episodes: int, seed: int) -> list[float]:
-    """Returns of ``episodes`` episodes with ``plan(eval_mode=True)``; deterministic for a seed (env reset
-    with ``seed + i``, the planner's noise seeded with ``seed``); the caller's RNG states are left as they were."""
-    device = next(model.parameters()).device
-    returns = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for i in range(episodes):
-            obs, total, done, t0 = env.reset(seed=seed + i), 0.0, False, True
-            while not done:
-                action = model.plan(_obs_tensor(obs, device), t0=t0, eval_mode=True)[0].cpu().numpy()
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total, done, t0 = total + float(reward), terminated or truncated, False
-            returns.append(total)
-    return returns
 
 
 class _StopFlag:
@@ -105,28 +101,16 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep the metrics lines up to ``step`` (a resumed run writes the later ones again)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                kept.append(line)
-        except ValueError:
-            continue
-    from worldflux_cli.fileio import write_atomic
-
-    write_atomic(path, "".join(line + "\n" for line in kept))
-
-
 def train(run: Any, output: Path, *, resume: bool = False, total_steps: int | None = None, save_replay: bool = True,
-          log: Callable[[str], None] | None = None, on_step: Callable[[int], None] | None = None) -> TrainResult:
-    """Train ``run`` (a TD-MPC2 RunConfig) into the model folder ``output``; see the module docstring.
+          log: Callable[[str], None] | None = None, on_step: Callable[[int], None] | None = None,
+          ranks: Any | None = None, tensorboard: bool = True) -> TrainResult:
+    """Train ``run`` (a RunConfig whose family has an agent) into the model folder ``output``; see the module
+    docstring.
 
     ``total_steps`` overrides the run's; ``log`` receives each progress line; ``on_step(step)`` is called after
-    every step (tests use it). Raises Interrupted (exit 130) after writing a checkpoint on Ctrl-C.
+    every iteration (tests use it); ``ranks`` (distributed.Ranks) makes this one rank of a data-parallel run;
+    ``tensorboard`` False writes no event files. Raises Interrupted (exit 130) after writing a checkpoint on
+    Ctrl-C.
     """
     from worldflux_cli.envs import make_env
     from worldflux_cli.models import build_model
@@ -134,135 +118,176 @@ def train(run: Any, output: Path, *, resume: bool = False, total_steps: int | No
     t = run.resolved_training()
     total = int(total_steps or t["total_steps"])
     seed, prefill, batch_size = int(t["seed"]), int(t["prefill_steps"]), int(t["batch_size"])
-    config = run.model
+    n, world, rank = int(t["num_envs"]), ranks.world if ranks else 1, ranks.rank if ranks else 0
+    lead, config = rank == 0, run.model
     seed_everything(seed)
-    model = build_model(config, device=t["device"])
+    model = build_model(config, device=ranks.device if ranks else t["device"])
     model.configure_optimizers(t["learning_rate"])
-    device = next(model.parameters()).device
-    env, eval_env = make_env(run.env), make_env(run.env)
-    replay = Replay(t["replay_size"], tuple(config.obs_shape), config.action_dim, config.horizon)
-    rng = np.random.default_rng(seed)
-    c: dict[str, Any] = {"step": 0, "episode": 0, "episode_return": 0.0, "last_return": None, "last_eval": None,
-                         "last_eval_step": None, "updates": 0, "credit": 0.0, "rng": None, "losses": {}}
-    episode_actions: list[np.ndarray] = []
-    plan_mean: torch.Tensor | None = None
+    if ranks:
+        ranks.broadcast(model)  # one start on every rank
+    if rank:
+        seed_everything(env_seed(seed, rank * RANK_SEED_OFFSET))
+    agent = agent_class(config.family)(model, run, n)
+    replay = Replay(agent.layout, t["replay_size"], n)
+    rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
+    envs = EnvGroup(run.env, n, env_seed(seed, rank * RANK_SEED_OFFSET))
+    eval_env = make_env(run.env) if lead else None
+    c: dict[str, Any] = {"step": 0, "episode": 0, "next_episode": n, "env_episodes": list(range(n)),
+                         "env_returns": [0.0] * n, "last_return": None, "last_eval": None, "last_eval_step": None,
+                         "updates": 0, "credit": 0.0, "rng": None, "losses": {}, "nproc": world}
     result = TrainResult(output, 0, 0, None, None)
-    metrics_path = output / METRICS_NAME
-    if resume:
-        saved_config = output / "config.json"
-        if saved_config.is_file() and json.loads(saved_config.read_text(encoding="utf-8")) != config.to_dict():
-            raise WorldfluxError(f"--resume: the run's model is not the one {output} was trained with",
-                                 "resume with the run file that started the run (its copy is "
-                                 f"{output / RUN_NAME}), or train into a new --output folder")
-        counters, extra = load_checkpoint(output, model, replay if save_replay else None)
-        c.update({k: v for k, v in counters.items() if k in c})
-        rng.bit_generator.state = counters["rng"]
-        result.resumed_from = c["step"]
-        if not counters["replay_restored"]:
-            result.notes.append("the checkpoint holds no replay buffer: training goes on from an empty one")
-            c["episode"] += 1  # a new episode: the one in progress has no stored steps
-            c["episode_return"] = 0.0
-        else:
-            episode_actions = [a.numpy() for a in extra.get("extra/episode_actions", torch.zeros(0, 1))]
-        plan_mean = extra["extra/plan_mean"].to(device) if "extra/plan_mean" in extra else None
-        obs = env.reset(seed=seed + c["episode"])
-        for action in episode_actions:  # the environments are deterministic: replaying reaches the same state
-            obs = env.step(action)[0]
-        if not counters["replay_restored"]:
-            replay.start_episode(obs, c["episode"])
-        _truncate_metrics(metrics_path, c["step"])
-    else:
-        obs = env.reset(seed=seed)
-        replay.start_episode(obs, 0)
+    failure: WorldfluxError | None = None
+    try:
+        first = _start(run, output, resume, save_replay, model, agent, replay, envs, rng, c, result, rank, world)
+    except WorldfluxError as exc:  # every rank learns of it before any rank waits on the others
+        failure = exc
+    if ranks and not ranks.all(failure is None):
+        raise failure or WorldfluxError("another rank could not start (its error is reported first)", "")
+    if failure is not None:
+        raise failure
+    obs = np.stack(first)
+    starts = np.array([not envs.actions[i] for i in range(n)])
 
     def checkpoint() -> None:
         c["rng"] = rng.bit_generator.state
-        extra = {"extra/episode_actions": torch.from_numpy(np.stack(episode_actions)) if episode_actions
-                 else torch.zeros(0, config.action_dim)}
-        if plan_mean is not None:
-            extra["extra/plan_mean"] = plan_mean
-        save_checkpoint(output, model, c, extra, replay if save_replay else None)
-        save_model_folder(output, model, run, c, total)
+        c["env_episodes"], c["env_returns"] = list(envs.episode), list(envs.returns)
+        extra = {f"agent/{k}": v for k, v in agent.state().items()}
+        for i in range(n):
+            extra[f"episode_actions/{i}"] = torch.from_numpy(np.stack(envs.actions[i]) if envs.actions[i] else
+                                                             np.zeros((0, config.action_dim), np.float32))
+        save_checkpoint(output, model, c, extra, replay if save_replay else None, rank)
+        if lead:
+            save_model_folder(output, model, run, c, total)
+        if ranks:
+            ranks.barrier()
 
     eval_every, log_every = int(t["eval_interval"]), int(t["log_interval"])
     ckpt_every, eval_episodes = int(t["checkpoint_interval"]), int(t["eval_episodes"])
+    ratio, repeat = float(t["train_ratio"]), run.env.resolved_action_repeat
+    reduce_grads = ranks.reduce_grads if ranks else None
     started, steps_at_start = time.perf_counter(), c["step"]
-    with _StopFlag() as stop, open(metrics_path, "a", encoding="utf-8") as metrics:
-        while c["step"] < total:
-            if c["step"] < prefill:
-                action = rng.uniform(-1.0, 1.0, config.action_dim).astype(np.float32)
-            else:
-                first = not episode_actions or plan_mean is None
-                action = model.plan(_obs_tensor(obs, device), t0=first, eval_mode=False,
-                                    prev_mean=None if first else plan_mean)[0].cpu().numpy().astype(np.float32)
-                plan_mean = model.plan_mean
-            obs, reward, terminated, truncated, _ = env.step(action)
-            replay.add(obs, action, float(reward), bool(terminated))
-            episode_actions.append(action)
-            c["episode_return"] += float(reward)
-            c["step"] += 1
-            step = c["step"]
-            if terminated or truncated:
-                c["last_return"], c["episode_return"] = c["episode_return"], 0.0
-                c["episode"] += 1
-                episode_actions, plan_mean = [], None
-                obs = env.reset(seed=seed + c["episode"])
-                replay.start_episode(obs, c["episode"])
-            if step > prefill:
-                c["credit"] += float(t["train_ratio"])
-                while c["credit"] >= 1.0:
-                    c["credit"] -= 1.0
-                    sample = replay.sample(batch_size, rng)
-                    if sample is None:
-                        c["credit"] = 0.0
-                        break
-                    batch = {k: torch.from_numpy(v).to(device) for k, v in sample.items()}
-                    if not config.episodic:
-                        batch.pop("terminated")
-                    c["losses"] = model.update(batch)
-                    c["updates"] += 1
-            if eval_episodes and step % eval_every == 0:
-                returns = run_episodes(model, eval_env, eval_episodes, seed + EVAL_SEED_OFFSET + step)
-                c["last_eval"], c["last_eval_step"] = float(np.mean(returns)), step
-            if step % log_every == 0 or step == total:
-                fps = (step - steps_at_start) / max(time.perf_counter() - started, 1e-9)
-                line = {"step": step, "episode": c["episode"], "updates": c["updates"], "fps": round(fps, 2),
-                        "episode_return": c["last_return"], "eval_return": c["last_eval"],
-                        "eval_step": c["last_eval_step"],
-                        "losses": {k: (v if math.isfinite(v) else None) for k, v in c["losses"].items()}}
-                metrics.write(json.dumps(line) + "\n")
-                metrics.flush()
-                if log is not None:
-                    log(_progress_line(line, total))
-            if on_step is not None:
-                on_step(step)
-            if stop.requested:
-                checkpoint()
-                raise Interrupted(f"interrupted at step {step}: checkpoint written to {output}/checkpoints/",
-                                  f"continue with `worldflux train RUN --resume --output {output}`")
-            if ckpt_every and step % ckpt_every == 0 and step < total:
-                checkpoint()
-        if eval_episodes and c["last_eval_step"] != c["step"]:
-            returns = run_episodes(model, eval_env, eval_episodes, seed + EVAL_SEED_OFFSET + c["step"])
-            c["last_eval"], c["last_eval_step"] = float(np.mean(returns)), c["step"]
-        checkpoint()
-    env.close()
-    eval_env.close()
+
+    def evaluate(step: int) -> None:
+        returns = run_episodes(agent.evaluator(model), eval_env, eval_episodes,
+                               env_seed(seed, EVAL_SEED_OFFSET + step), next(model.parameters()).device)
+        c["last_eval"], c["last_eval_step"] = float(np.mean(returns)), step
+
+    logs = RunLog(output, result.resumed_from, tensorboard) if lead else nullcontext()
+    try:
+        with _StopFlag() as stop:
+            while c["step"] < total:
+                before = c["step"]
+                actions = agent.act(obs, starts, before < prefill, rng)
+                starts = np.zeros(n, bool)
+                for i in range(n):
+                    next_obs, reward, terminated, truncated = envs.step(i, actions[i])
+                    replay.add(i, envs.episode[i], **agent.entry(next_obs, actions[i], reward, terminated))
+                    if terminated or truncated:
+                        c["last_return"] = envs.returns[i]
+                        c["episode"] += 1
+                        next_obs = envs.reset(i, c["next_episode"])
+                        c["next_episode"] += 1
+                        replay.add(i, envs.episode[i], **agent.first_entry(next_obs))
+                        starts[i] = True
+                    obs[i] = next_obs
+                c["step"] = step = before + n * world
+                if step > prefill:
+                    c["credit"] += ratio * (step - max(before, prefill)) / world
+                    while c["credit"] >= 1.0:
+                        c["credit"] -= 1.0
+                        sample = replay.sample(batch_size, agent.sample_length, rng, agent.one_episode)
+                        if (sample is None) if ranks is None else not ranks.all(sample is not None):
+                            c["credit"] = 0.0
+                            break
+                        c["losses"] = agent.update(sample, reduce_grads)
+                        c["updates"] += 1
+                        if ranks:
+                            ranks.sync_buffers(model)
+                if lead and eval_episodes and _passed(before, step, eval_every):
+                    evaluate(step)
+                if lead and (_passed(before, step, log_every) or step >= total):
+                    fps = (step - steps_at_start) / max(time.perf_counter() - started, 1e-9)
+                    line = metrics_line(c, fps, repeat)
+                    logs.write(line)
+                    if log is not None:
+                        log(progress_line(line, total, agent.progress_losses))
+                if on_step is not None:
+                    on_step(step)
+                if stop.requested if ranks is None else ranks.any(stop.requested):
+                    checkpoint()
+                    raise Interrupted(f"interrupted at step {step}: checkpoint written to {output}/checkpoints/",
+                                      f"continue with `worldflux train RUN --resume --output {output}`")
+                if _passed(before, step, ckpt_every) and step < total:
+                    checkpoint()
+            if lead and eval_episodes and c["last_eval_step"] != c["step"]:
+                evaluate(c["step"])
+            checkpoint()
+    finally:
+        if lead:
+            logs.close()
+        envs.close()
+        if eval_env is not None:
+            eval_env.close()
     result.step, result.episodes = c["step"], c["episode"]
     result.last_return, result.last_eval = c["last_return"], c["last_eval"]
+    if ranks:
+        result.weights_sha256 = weights_digest(model)
     return result
 
 
-def _progress_line(line: dict[str, Any], total: int) -> str:
-    parts = [f"step {line['step']}/{total}", f"{line['fps']:.1f} steps/s", f"updates {line['updates']}"]
-    if line["episode_return"] is not None:
-        parts.append(f"return {line['episode_return']:.2f}")
-    if line["eval_return"] is not None:
-        parts.append(f"eval {line['eval_return']:.2f}")
-    loss = line["losses"].get("loss")
-    if loss is not None:
-        parts.append(f"loss {loss:.4f}")
-    return "  ".join(parts)
+def weights_digest(model: Any) -> str:
+    """sha256 of every tensor of the model's state_dict, in order (equal weights, equal digests)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _start(run: Any, output: Path, resume: bool, save_replay: bool, model: Any, agent: Any, replay: Replay,
+           envs: EnvGroup, rng: np.random.Generator, c: dict[str, Any], result: TrainResult, rank: int,
+           world: int) -> list[np.ndarray]:
+    """Each environment's first observation: fresh episodes, or (``resume``) the checkpoint's state restored."""
+    n = len(envs)
+    if not resume:
+        first = [envs.reset(i, i) for i in range(n)]
+        for i in range(n):
+            replay.add(i, i, **agent.first_entry(first[i]))
+        return first
+    _check_same_model(output, run.model)
+    counters, extra = load_checkpoint(output, model, replay if save_replay else None, rank)
+    if counters.get("nproc", 1) != world:
+        raise WorldfluxError(f"--resume: {output} was trained on {counters.get('nproc', 1)} process(es), not "
+                             f"{world}", f"resume with --nproc {counters.get('nproc', 1)}")
+    c.update({k: v for k, v in counters.items() if k in c})
+    rng.bit_generator.state = counters["rng"]
+    agent.load_state({k[len("agent/"):]: v for k, v in extra.items() if k.startswith("agent/")})
+    result.resumed_from = c["step"]
+    if counters["replay_restored"]:
+        return [envs.restore(i, c["env_episodes"][i], extra[f"episode_actions/{i}"].numpy(), c["env_returns"][i])
+                for i in range(n)]
+    result.notes.append("the checkpoint holds no replay buffer: training goes on from an empty one")
+    first = []
+    for i in range(n):  # a new episode everywhere: the ones in progress have no stored steps
+        first.append(envs.reset(i, c["next_episode"]))
+        c["next_episode"] += 1
+        replay.add(i, envs.episode[i], **agent.first_entry(first[i]))
+    return first
+
+
+def _passed(before: int, step: int, every: int) -> bool:
+    """Whether the step count passed a multiple of ``every`` going from ``before`` to ``step`` (0: never)."""
+    return bool(every) and before // every < step // every
+
+
+def _check_same_model(output: Path, config: Any) -> None:
+    saved_config = output / "config.json"
+    if saved_config.is_file() and json.loads(saved_config.read_text(encoding="utf-8")) != config.to_dict():
+        raise WorldfluxError(f"--resume: the run's model is not the one {output} was trained with",
+                             "resume with the run file that started the run (its copy is "
+                             f"{output / RUN_NAME}), or train into a new --output folder")
 
 
 def save_model_folder(output: Path, model: Any, run: Any, c: dict[str, Any], total: int) -> None:

@@ -1,12 +1,16 @@
-"""The TD-MPC2 replay buffer: one ring of steps, sampled as windows of horizon + 1 steps of one episode.
+"""The replay buffer: one bounded ring of steps per environment, sampled as windows of consecutive steps.
 
-Written by hand rather than with torchrl (the official code's buffer): torchrl is not a dependency of
-worldflux, and what TD-MPC2 needs is about a hundred lines of numpy. Entry ``k`` holds the observation
-``obs[k]``, the action and reward that led to it (zeros at an episode's first step), ``terminated[k]`` and
-the episode it belongs to. A window starting at ``k`` is ``obs[k..k+H]`` with ``action``, ``reward`` and
-``terminated`` of ``k+1..k+H`` (the official layout), all from one episode. Memory is bounded: ``capacity``
-(the run's ``replay_size``) steps, the oldest overwritten first. Sampling is uniform over the valid
-windows (rejection sampling over the stored steps), drawn from the caller's numpy Generator.
+Written by hand rather than with torchrl (the official TD-MPC2 code's buffer): torchrl is not a dependency of
+worldflux, and what the loop needs is about a hundred lines of numpy. What an entry holds is the family's
+layout (``layout.py``: TD-MPC2 stores ``obs`` with the ``action``, ``reward`` and ``terminated`` that led to
+it, zeros at an episode's first step); every entry also records the episode it belongs to.
+
+Each of the ``num_envs`` environments writes its own ring of ``ceil(capacity / num_envs)`` entries (the
+oldest overwritten first), so a window is always consecutive steps of one environment. Memory is bounded:
+``capacity`` entries in all, observations of images as uint8. ``sample`` draws windows uniformly over every
+ring's valid starts from the caller's numpy Generator: with ``one_episode`` (TD-MPC2) a window lies inside one
+episode (rejection sampling, no scan of the rings); without it (DreamerV3's sequences) windows may cross
+episode starts, which the layout marks. Windows are time-major: (length, batch, ...).
 """
 
 from __future__ import annotations
@@ -15,86 +19,84 @@ from typing import Any
 
 import numpy as np
 
+from worldflux_cli.training.layout import Field, per_env_capacity
+
 #: Rounds of rejection sampling before ``sample`` gives up (each draws 2 x batch_size starts).
 MAX_ROUNDS = 64
 
 
 class Replay:
-    """A ring of ``capacity`` steps; ``sample`` gives (H+1, B, ...) windows as the TD-MPC2 update expects."""
+    """Rings of entries, one per environment; ``add`` one entry, ``sample`` windows of ``length`` steps."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], action_dim: int, horizon: int):
-        self.capacity, self.horizon = int(capacity), int(horizon)
-        self.obs = np.zeros((self.capacity, *obs_shape), np.float32)
-        self.action = np.zeros((self.capacity, action_dim), np.float32)
-        self.reward = np.zeros(self.capacity, np.float32)
-        self.terminated = np.zeros(self.capacity, np.float32)
-        self.episode = np.full(self.capacity, -1, np.int64)
-        self.total = 0  # steps ever added; entry t lives at t % capacity while t >= total - capacity
-        self._current = -1
+    def __init__(self, layout: tuple[Field, ...], capacity: int, num_envs: int = 1):
+        self.layout, self.num_envs = tuple(layout), int(num_envs)
+        self.capacity = per_env_capacity(capacity, num_envs)  # entries per environment
+        shape = (self.num_envs, self.capacity)
+        self.data = {f.name: np.zeros((*shape, *f.shape), np.dtype(f.dtype)) for f in self.layout}
+        self.episode = np.full(shape, -1, np.int64)
+        self.total = np.zeros(self.num_envs, np.int64)  # entries ever added; entry t at t % capacity
 
     def __len__(self) -> int:
-        return min(self.total, self.capacity)
+        return int(np.minimum(self.total, self.capacity).sum())
 
-    def start_episode(self, obs: Any, episode: int) -> None:
-        """The first observation of a new episode (no action or reward led to it)."""
-        self._current = episode
-        self._put(obs, 0.0, 0.0, 0.0)
+    def add(self, env: int, episode: int, **values: Any) -> None:
+        """One entry of environment ``env``, in episode ``episode``; fields not given are zeros."""
+        i = int(self.total[env] % self.capacity)
+        for name, array in self.data.items():
+            array[env, i] = values.get(name, 0)
+        self.episode[env, i] = episode
+        self.total[env] += 1
 
-    def add(self, obs: Any, action: Any, reward: float, terminated: bool) -> None:
-        """One transition of the current episode: ``action`` gave ``reward`` and led to ``obs``."""
-        self._put(obs, action, reward, float(terminated))
+    def _starts(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per environment, the first and one-past-last start of a stored window of ``length`` entries."""
+        low = np.maximum(0, self.total - self.capacity)
+        return low, np.maximum(low, self.total - (length - 1))
 
-    def _put(self, obs: Any, action: Any, reward: float, terminated: float) -> None:
-        i = self.total % self.capacity
-        self.obs[i], self.action[i], self.reward[i] = obs, action, reward
-        self.terminated[i], self.episode[i] = terminated, self._current
-        self.total += 1
-
-    def _valid(self, starts: np.ndarray) -> np.ndarray:
-        first, last = starts % self.capacity, (starts + self.horizon) % self.capacity
-        return self.episode[first] == self.episode[last]
-
-    def can_sample(self) -> bool:
-        """Whether at least one window of horizon + 1 steps of one episode is stored (scans the ring)."""
-        low, high = max(0, self.total - self.capacity), self.total - self.horizon
-        return high > low and bool(self._valid(np.arange(low, high)).any())
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
-        """``batch_size`` windows drawn uniformly: obs (H+1, B, *obs), action (H, B, A), reward and
-        terminated (H, B). None while no window is stored."""
-        low, high = max(0, self.total - self.capacity), self.total - self.horizon
-        if high <= low:
+    def sample(self, batch_size: int, length: int, rng: np.random.Generator, one_episode: bool = True
+               ) -> dict[str, np.ndarray] | None:
+        """``batch_size`` windows of ``length`` steps, each field (length, batch_size, ...); None while too
+        few are stored (none yet, or with ``one_episode`` almost none inside one episode)."""
+        low, high = self._starts(length)
+        sizes = high - low
+        if sizes.sum() <= 0:
             return None
-        found, count = [], 0
-        for _ in range(MAX_ROUNDS):  # rejection sampling: uniform over the valid starts, no scan of the ring
-            draw = rng.integers(low, high, size=2 * batch_size)
-            found.append(draw[self._valid(draw)])
-            count += found[-1].size
+        ends = np.cumsum(sizes)
+        found_env, found_start, count = [], [], 0
+        for _ in range(MAX_ROUNDS):
+            u = rng.integers(0, int(ends[-1]), size=2 * batch_size if one_episode else batch_size)
+            env = np.searchsorted(ends, u, side="right")
+            start = low[env] + u - (ends[env] - sizes[env])
+            if one_episode:
+                keep = (self.episode[env, start % self.capacity]
+                        == self.episode[env, (start + length - 1) % self.capacity])
+                env, start = env[keep], start[keep]
+            found_env.append(env)
+            found_start.append(start)
+            count += env.size
             if count >= batch_size:
                 break
         else:
-            return None  # (almost) no valid window: episodes shorter than horizon + 1 so far
-        starts = np.concatenate(found)
-        idx = (starts[:batch_size, None] + np.arange(self.horizon + 1)) % self.capacity  # (B, H+1)
-        idx = idx.T  # (H+1, B)
-        return {"obs": self.obs[idx], "action": self.action[idx[1:]], "reward": self.reward[idx[1:]],
-                "terminated": self.terminated[idx[1:]]}
+            return None
+        env = np.concatenate(found_env)[:batch_size]
+        idx = ((np.concatenate(found_start)[:batch_size, None] + np.arange(length)) % self.capacity).T  # (L, B)
+        return {name: array[env[None, :], idx] for name, array in self.data.items()}
 
     # --------------------------------------------------------------------------------- checkpoints
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """(arrays, counters): what a checkpoint stores (only the filled part of the ring)."""
-        n = len(self)
-        arrays = {"obs": self.obs[:n], "action": self.action[:n], "reward": self.reward[:n],
-                  "terminated": self.terminated[:n], "episode": self.episode[:n]}
+        """(arrays, counters): what a checkpoint stores (the filled part of the rings)."""
+        n = int(min(self.total.max(initial=0), self.capacity))
+        arrays = {name: array[:, :n] for name, array in self.data.items()}
+        arrays["episode"] = self.episode[:, :n]
         return ({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                {"total": self.total, "capacity": self.capacity, "current": self._current})
+                {"total": [int(t) for t in self.total], "capacity": self.capacity, "num_envs": self.num_envs})
 
     def load_state(self, arrays: dict[str, np.ndarray], counters: dict[str, Any]) -> None:
-        """Restore what ``state`` returned (same capacity and shapes)."""
-        if int(counters["capacity"]) != self.capacity:
-            raise ValueError(f"the checkpoint's replay buffer holds {counters['capacity']} steps, "
-                             f"this run's replay_size is {self.capacity}")
-        n = len(arrays["reward"])
-        for name in ("obs", "action", "reward", "terminated", "episode"):
-            getattr(self, name)[:n] = arrays[name]
-        self.total, self._current = int(counters["total"]), int(counters["current"])
+        """Restore what ``state`` returned (same layout, capacity and number of environments)."""
+        if int(counters["capacity"]) != self.capacity or int(counters["num_envs"]) != self.num_envs:
+            raise ValueError(f"the checkpoint's replay buffer holds {counters['num_envs']} x {counters['capacity']} "
+                             f"steps, this run's is {self.num_envs} x {self.capacity}")
+        n = arrays["episode"].shape[1]
+        for name, array in self.data.items():
+            array[:, :n] = arrays[name]
+        self.episode[:, :n] = arrays["episode"]
+        self.total[:] = counters["total"]
