@@ -88,3 +88,22 @@ def test_ctrl_c_stops_every_rank_at_one_step_with_a_checkpoint(cli, tmp_path):
         with safe_open(str(out / "checkpoints" / f"{name}.safetensors"), "pt") as fh:
             steps.append(json.loads(fh.metadata()["worldflux_checkpoint"])["counters"]["step"])
     assert steps[0] == steps[1] >= 60  # both ranks stopped after the same step
+
+
+@pytest.mark.slow
+def test_dreamer_ranks_update_in_step(cli, tmp_path):
+    """DreamerV3 through the same data-parallel path: one update's gradients averaged inside model.update (its
+    grad_hook), the return normaliser's buffers from rank 0: equal weights on both ranks."""
+    from tests.training.test_dreamer_agent import write_dreamer_run
+    from worldflux_cli.config.run import RunConfig
+    from worldflux_cli.training.distributed import launch
+
+    run_file = write_dreamer_run(cli, tmp_path / "run.json", total_steps=60, prefill_steps=40, log_interval=60,
+                                 eval_interval=60, checkpoint_interval=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    ranks = launch(RunConfig.load(run_file), out, 2, resume=False, steps=60, save_replay=True, tensorboard=False,
+                   progress=False, threads=1)
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["updates"] == 2  # 0.2 updates per step of each rank's 10 steps past prefill

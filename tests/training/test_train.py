@@ -119,7 +119,7 @@ def test_eval_refuses_a_model_that_does_not_fit_the_env(cli, trained):
     assert "does not fit" in _no_traceback(r)
 
 
-@pytest.mark.parametrize("case", ["missing", "invalid", "dreamer", "model-config", "not-empty", "no-checkpoint",
+@pytest.mark.parametrize("case", ["missing", "invalid", "precision", "model-config", "not-empty", "no-checkpoint",
                                   "resume-other-model"])
 def test_train_bad_input_exits_1_or_2_without_traceback(cli, tmp_path, trained, case):
     run_file, out = trained
@@ -130,8 +130,8 @@ def test_train_bad_input_exits_1_or_2_without_traceback(cli, tmp_path, trained, 
     elif case == "invalid":
         data["training"]["batch_size"] = 0
         code, says = 1, "not a valid config"
-    elif case == "dreamer":
-        data = {"run": 1, "env": "gym:Pendulum-v1", "model": "dreamer:tiny"}
+    elif case == "precision":
+        data["training"]["precision"] = "float16-mixed"
         says = "not supported yet"
     elif case == "model-config":
         data = data["model"]

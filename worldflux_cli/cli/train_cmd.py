@@ -39,11 +39,13 @@ def _load_run(run_file: str):
                              exit_code=EXIT_FAILED)
     if run.model.family not in AGENTS:
         raise WorldfluxError(f"training {run.model.family_title} is not supported yet: `worldflux train` trains "
-                             + ", ".join(sorted(AGENTS)), "use a run whose model is a TD-MPC2 config (model_type "
-                             "tdmpc2)", exit_code=EXIT_FAILED)
-    unsupported = agent_class(run.model.family).unsupported(run)
-    if run.resolved_training()["precision"] != "float32":
-        unsupported.append(f"precision {run.resolved_training()['precision']} (float32 only)")
+                             + ", ".join(sorted(AGENTS)), "use a run whose model is a DreamerV3 or TD-MPC2 config "
+                             "(model_type dreamer or tdmpc2)", exit_code=EXIT_FAILED)
+    agent = agent_class(run.model.family)
+    unsupported = agent.unsupported(run)
+    precision = run.resolved_training()["precision"]
+    if precision not in agent.precisions:
+        unsupported.append(f"precision {precision} ({run.model.family_title}: {', '.join(agent.precisions)})")
     if unsupported:
         raise WorldfluxError(f"{loaded.label}: not supported yet by `worldflux train`: {'; '.join(unsupported)}",
                              "change the run file", exit_code=EXIT_FAILED)
@@ -72,12 +74,16 @@ def train(
     force_memory: ForceMemoryOpt = False,
     format: FormatOpt = Format.text,
 ) -> None:
-    """Train a TD-MPC2 run in real environments, from state vectors or pixels.
+    """Train a TD-MPC2 or DreamerV3 run in real environments, from state vectors or pixels.
 
     RUN names the model, the environment and the training settings (`worldflux new --model tdmpc2 --size 5m
-    --env dmc:cartpole-balance -o run.json` writes one). The loop: prefill_steps random actions, then MPPI
-    planning warm-started per environment, train_ratio model updates per agent step from a replay buffer of
-    replay_size steps (pixels stored as uint8), evaluation episodes every eval_interval steps. Steps are
+    --env dmc:cartpole-balance -o run.json` writes one). The loop: prefill_steps random actions, then the
+    model acts (TD-MPC2: MPPI planning warm-started per environment; DreamerV3: the posterior filter and the
+    actor, its recurrent state carried per environment), train_ratio model updates per agent step from a
+    replay buffer of replay_size steps (pixels stored as uint8; DreamerV3 sequences of sequence_length steps
+    across episodes, with the official replay context), evaluation episodes every eval_interval steps.
+    DreamerV3's official train_ratio (replayed steps per env step) is this one times batch_size x
+    sequence_length: official 512 at 16 x 64 is 0.5 here. Steps are
     agent steps (one action, after action repeat). With num_envs N, N environments step in lock-step and
     every step of each counts (a run stops at the first multiple of N at or past its total); with --nproc P
     every process steps its own N.
@@ -94,7 +100,8 @@ def train(
     and exits with code 130; --resume goes on from it, with the same weights at the end as a run never
     interrupted (one CPU device, same seed).
 
-    Not supported yet: DreamerV3, multitask models, mixed precision.
+    precision bfloat16-mixed (autocast; the official DreamerV3 computes in bfloat16) is DreamerV3's option;
+    TD-MPC2 trains in float32. Not supported yet: multitask models, float16.
 
     Exit code 0: trained; 1: the run file is invalid, or over the memory budget; 2: could not run
     (unreadable file, unsupported run, folder not empty, no checkpoint to resume); 130: interrupted
@@ -168,16 +175,17 @@ def eval_(
                                         "there: the link itself).")] = False,
     format: FormatOpt = Format.text,
 ) -> None:
-    """Evaluate a TD-MPC2 model folder: returns of N episodes planned with MPPI in eval mode.
+    """Evaluate a model folder: returns of N episodes (TD-MPC2: MPPI in eval mode; DreamerV3: the actor).
 
     Prints the mean, the standard deviation and every episode's return; the same --seed gives the same
-    returns on the same device. Works on any TD-MPC2 model folder, an imported official checkpoint too.
+    returns on the same device. Works on any TD-MPC2 or DreamerV3 model folder, an imported official
+    checkpoint too. DreamerV3 samples its actions, as the official agent does in evaluation.
     --video records every episode into one file, at the environment's own speed (dmc: the control timestep
     times the action repeat); recording does not change the returns.
 
     Exit code 0: evaluated; 1: the folder is refused or its model does not fit the environment; 2: could
-    not run (no such folder, unknown environment, a DreamerV3 model, a video library missing, an
-    environment that cannot render).
+    not run (no such folder, unknown environment, a video library missing, an environment that cannot
+    render).
 
     Examples:
 
@@ -213,8 +221,8 @@ def eval_(
     model, config = load_pretrained(folder, device=device)
     agent = agent_class(config.family)
     if agent is None:
-        raise WorldfluxError(f"evaluating {config.family_title} is not supported yet: `worldflux eval` plans "
-                             "with TD-MPC2 models only", "name a TD-MPC2 model folder", exit_code=EXIT_FAILED)
+        raise WorldfluxError(f"evaluating {config.family_title} is not supported: `worldflux eval` runs DreamerV3 "
+                             "and TD-MPC2 models", "name a DreamerV3 or TD-MPC2 model folder", exit_code=EXIT_FAILED)
     with make_env(env, render=video is not None) as environment:
         problems = fit_problems(config, environment.spec)
         if problems:

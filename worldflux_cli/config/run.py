@@ -91,9 +91,10 @@ class RunConfig:
     def resolved_training(self) -> dict[str, Any]:
         """The training section with its nulls replaced by this model's values (batch, sequence, rates, device)."""
         out = self.training.resolved(self.model.family, self.model.to_dict())
+        model = self.model.resolved()  # (DreamerV3: its variant's learning rates where the config leaves them null)
         for name in ("learning_rate", "actor_learning_rate", "critic_learning_rate", "device"):
             if out[name] is None:
-                out[name] = getattr(self.model, name, None)
+                out[name] = model.get(name)
         return out
 
     @classmethod

@@ -6,6 +6,7 @@ what differs between families:
 
 - the replay layout (``layout``) and how windows are sampled from it (``sample_length``, ``one_episode``),
   and what each step stores (``first_entry`` for an episode's first observation, ``entry`` for a transition);
+  ``attach(replay)`` gives the agent the buffer, for what it writes there itself (DreamerV3's posterior states);
 - acting: ``act(obs, starts, random, rng)`` for the N environments at once, carrying the planner's or the
   recurrent state across steps and dropping it where ``starts`` marks an episode's first observation;
 - the update: ``update(windows, reduce_grads)`` turns sampled windows into the model's batch and calls
@@ -14,11 +15,7 @@ what differs between families:
 - what a checkpoint stores besides the weights and optimizer state (``state`` / ``load_state``);
 - evaluation episodes (``evaluator(model)``: a policy with ``reset()`` and ``act(obs)``).
 
-TD-MPC2's agent is ``tdmpc2_agent.TDMPC2Agent``. A DreamerV3 agent goes in ``AGENTS`` beside it: a sequence
-layout (``layout.dreamer_layout``: obs, action, reward, is_first, is_terminal), ``one_episode = False``,
-``sample_length`` the run's sequence_length, acting through the posterior filter with the previous action and
-the recurrent state per environment (reset where ``starts``), ``update`` calling ``model.update(batch)``, and the
-recurrent state and previous action in ``state``.
+TD-MPC2's agent is ``tdmpc2_agent.TDMPC2Agent``, DreamerV3's ``dreamer_agent.DreamerV3Agent``.
 """
 
 from __future__ import annotations
@@ -32,7 +29,8 @@ import numpy as np
 from worldflux_cli.training.layout import Field
 
 #: model family -> "module:class" of its agent (imported when a run of that family trains).
-AGENTS = {"tdmpc2": "worldflux_cli.training.tdmpc2_agent:TDMPC2Agent"}
+AGENTS = {"tdmpc2": "worldflux_cli.training.tdmpc2_agent:TDMPC2Agent",
+          "dreamer": "worldflux_cli.training.dreamer_agent:DreamerV3Agent"}
 
 ReduceGrads = Callable[[list[Any]], None]
 
@@ -55,6 +53,8 @@ class Agent:
     one_episode: ClassVar[bool] = True
     #: Loss metrics shown in the progress line (every metric goes to metrics.jsonl).
     progress_losses: ClassVar[tuple[str, ...]] = ()
+    #: The training precisions (TrainingConfig.precision) this agent's updates run in.
+    precisions: ClassVar[tuple[str, ...]] = ("float32",)
 
     layout: tuple[Field, ...]
     sample_length: int
@@ -67,10 +67,20 @@ class Agent:
         """What in ``run`` this agent cannot train yet (each a short phrase); empty when it can."""
         return []
 
+    def attach(self, replay: Any) -> None:
+        """The run's replay buffer, before the first step (an agent that writes there keeps it)."""
+
+    def configure_optimizers(self, t: dict[str, Any]) -> None:
+        """Create the model's optimizers at the run's resolved learning rates (``RunConfig.resolved_training``)."""
+        self.model.configure_optimizers(t["learning_rate"])
+
     def first_entry(self, obs: np.ndarray) -> dict[str, Any]:
         raise NotImplementedError
 
-    def entry(self, obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool) -> dict[str, Any]:
+    def entry(self, obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool,
+              truncated: bool = False) -> dict[str, Any]:
+        """The replay entry of a transition: ``action`` gave ``reward`` and led to ``obs``; the episode ended
+        there when ``terminated`` (a terminal state) or ``truncated`` (cut off by the time limit)."""
         raise NotImplementedError
 
     def act(self, obs: np.ndarray, starts: np.ndarray, random: bool, rng: np.random.Generator) -> np.ndarray:

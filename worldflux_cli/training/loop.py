@@ -122,13 +122,14 @@ def train(run: Any, output: Path, *, resume: bool = False, total_steps: int | No
     lead, config = rank == 0, run.model
     seed_everything(seed)
     model = build_model(config, device=ranks.device if ranks else t["device"])
-    model.configure_optimizers(t["learning_rate"])
+    agent = agent_class(config.family)(model, run, n)
+    agent.configure_optimizers(t)
     if ranks:
         ranks.broadcast(model)  # one start on every rank
     if rank:
         seed_everything(env_seed(seed, rank * RANK_SEED_OFFSET))
-    agent = agent_class(config.family)(model, run, n)
     replay = Replay(agent.layout, t["replay_size"], n)
+    agent.attach(replay)
     rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
     envs = EnvGroup(run.env, n, env_seed(seed, rank * RANK_SEED_OFFSET))
     eval_env = make_env(run.env) if lead else None
@@ -181,7 +182,7 @@ def train(run: Any, output: Path, *, resume: bool = False, total_steps: int | No
                 starts = np.zeros(n, bool)
                 for i in range(n):
                     next_obs, reward, terminated, truncated = envs.step(i, actions[i])
-                    replay.add(i, envs.episode[i], **agent.entry(next_obs, actions[i], reward, terminated))
+                    replay.add(i, envs.episode[i], **agent.entry(next_obs, actions[i], reward, terminated, truncated))
                     if terminated or truncated:
                         c["last_return"] = envs.returns[i]
                         c["episode"] += 1

@@ -10,7 +10,9 @@ oldest overwritten first), so a window is always consecutive steps of one enviro
 ``capacity`` entries in all, observations of images as uint8. ``sample`` draws windows uniformly over every
 ring's valid starts from the caller's numpy Generator: with ``one_episode`` (TD-MPC2) a window lies inside one
 episode (rejection sampling, no scan of the rings); without it (DreamerV3's sequences) windows may cross
-episode starts, which the layout marks. Windows are time-major: (length, batch, ...).
+episode starts, which the layout marks. Windows are time-major: (length, batch, ...); a sample also carries
+where it was read (``_env`` (batch,), ``_index`` (length, batch)), so that an agent can write fields back there
+(``write``: DreamerV3 keeps the newest posterior states of the sampled steps, as the official replay does).
 """
 
 from __future__ import annotations
@@ -79,7 +81,18 @@ class Replay:
             return None
         env = np.concatenate(found_env)[:batch_size]
         idx = ((np.concatenate(found_start)[:batch_size, None] + np.arange(length)) % self.capacity).T  # (L, B)
-        return {name: array[env[None, :], idx] for name, array in self.data.items()}
+        out = {name: array[env[None, :], idx] for name, array in self.data.items()}
+        out["_env"], out["_index"] = env, idx
+        return out
+
+    def latest(self, env: int) -> int:
+        """The ring position of environment ``env``'s newest entry."""
+        return int((self.total[env] - 1) % self.capacity)
+
+    def write(self, name: str, env: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+        """Overwrite field ``name`` at the ring positions ``index`` of environments ``env`` (the two broadcast
+        together, e.g. (B, 1) and (B, T)) with ``values`` (their shape + the field's)."""
+        self.data[name][env, index] = values
 
     # --------------------------------------------------------------------------------- checkpoints
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

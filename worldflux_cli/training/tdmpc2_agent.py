@@ -49,7 +49,8 @@ class TDMPC2Agent(Agent):
     def first_entry(self, obs: np.ndarray) -> dict[str, Any]:
         return {"obs": obs}
 
-    def entry(self, obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool) -> dict[str, Any]:
+    def entry(self, obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool,
+              truncated: bool = False) -> dict[str, Any]:
         return {"obs": obs, "action": action, "reward": reward, "terminated": float(terminated)}
 
     def act(self, obs: np.ndarray, starts: np.ndarray, random: bool, rng: np.random.Generator) -> np.ndarray:
