@@ -26,7 +26,7 @@ def test_push_a_trained_run_folder(cli, fake_hub, alice, tmp_path):
     assert r.exit_code == 0, r.output
     files = json.loads(r.stdout)["files"]
     events = {f for f in files if f.startswith("tensorboard/")}  # the Hub shows these in its TensorBoard tab
-    assert {"config.json", "model.safetensors", "README.md", "metrics.jsonl", "run.json",
+    assert {"config.json", "model.safetensors", "README.md", "metrics.jsonl", "run.json", "return_curve.svg",
             "checkpoints/checkpoint.safetensors", "checkpoints/replay.safetensors"} == set(files) - events
     assert all("tfevents" in f for f in events) and (events or importlib.util.find_spec("tensorboard") is None)
     assert set(HfApi().list_repo_files("alice/pendulum")) >= set(files)

@@ -49,7 +49,7 @@ def test_train_writes_a_model_folder_metrics_and_checkpoint(trained):
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
                    and not p.relative_to(out).as_posix().startswith("tensorboard/"))
     assert names == ["README.md", "checkpoints/checkpoint.safetensors", "checkpoints/replay.safetensors",
-                     "config.json", "metrics.jsonl", "model.safetensors", "run.json"]
+                     "config.json", "metrics.jsonl", "model.safetensors", "return_curve.svg", "run.json"]
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [20, 40, 60, 80, 100, 120]
     assert all({"fps", "episode_return", "losses", "updates", "env_frames"} <= line.keys() for line in lines)
@@ -58,6 +58,12 @@ def test_train_writes_a_model_folder_metrics_and_checkpoint(trained):
     card = (out / "README.md").read_text()
     assert "## Training" in card and "gym:Pendulum-v1" in card and "120 of 120" in card
     assert f"{lines[-1]['eval_return']:.2f}" in card
+    assert "![return curve" in card and "(return_curve.svg)" in card and "| 120 |" in card  # the curve, the table
+    import xml.etree.ElementTree as ET
+
+    svg = ET.fromstring((out / "return_curve.svg").read_text())  # well-formed: the Hub renders it
+    lines_drawn = [e for e in svg if e.tag.endswith("polyline")]
+    assert len(lines_drawn) == 2  # training episodes and evaluations
     check_push_folder(out)  # config, weights, the checkpoint files: sound, nothing pickled
     model, config = load_pretrained(out, device="cpu")
     run = RunConfig.load(run_file)

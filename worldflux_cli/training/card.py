@@ -9,8 +9,11 @@ def _number(value: float | None) -> str:
     return "not evaluated" if value is None else f"{value:.2f}"
 
 
-def training_section(run: Any, counters: dict[str, Any], total: int) -> str:
-    """Markdown: the environment, the steps trained, the last evaluation and training returns."""
+def training_section(run: Any, counters: dict[str, Any], total: int, evals: list[tuple[int, float]] | None = None,
+                     curve: str | None = None) -> str:
+    """Markdown: the environment, the steps trained, the last evaluation and training returns, the return curve
+    (``curve``: the file name of its image beside the card) and the evaluations (step, mean return) in a table
+    (at most 20 rows: the first, the last, evenly between)."""
     t = run.resolved_training()
     rows = [("environment", f"`{run.env.ref()}`"), ("agent steps trained", f"{counters['step']:,} of {total:,}"),
             ("episodes", f"{counters['episode']:,}"), ("gradient updates", f"{counters['updates']:,}"),
@@ -23,4 +26,10 @@ def training_section(run: Any, counters: dict[str, Any], total: int) -> str:
              "interval in `metrics.jsonl`; the checkpoint to resume from in `checkpoints/`, safetensors only).",
              "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
+    if curve is not None:
+        lines += ["", f"![return curve: evaluation and training episodes over agent steps]({curve})"]
+    if evals:
+        shown = evals if len(evals) <= 20 else [evals[round(i * (len(evals) - 1) / 19)] for i in range(20)]
+        lines += ["", "| agent step | evaluation (mean return) |", "|---|---|"]
+        lines += [f"| {step:,} | {value:.2f} |" for step, value in shown]
     return "\n".join(lines) + "\n"

@@ -292,12 +292,20 @@ def _check_same_model(output: Path, config: Any) -> None:
 
 
 def save_model_folder(output: Path, model: Any, run: Any, c: dict[str, Any], total: int) -> None:
-    """config.json + model.safetensors + README.md (with a training section) + run.json, in ``output``."""
+    """config.json + model.safetensors + README.md (with a training section and the return curve) + run.json +
+    return_curve.svg, in ``output``."""
     from worldflux_cli.fileio import write_atomic
     from worldflux_cli.hub.pretrained import save_pretrained
     from worldflux_cli.training.card import training_section
+    from worldflux_cli.training.curve import CURVE_NAME, curve_points, curve_svg
+    from worldflux_cli.training.logs import METRICS_NAME
 
-    save_pretrained(model, run.model, output, force=True, card_extra=training_section(run, c, total))
+    evals, episodes = curve_points(output / METRICS_NAME)
+    if c.get("last_eval_step") is not None and (not evals or evals[-1][0] < c["last_eval_step"]):
+        evals.append((int(c["last_eval_step"]), float(c["last_eval"])))  # an evaluation after the last log line
+    write_atomic(output / CURVE_NAME, curve_svg(evals, episodes, run.env.id))
+    save_pretrained(model, run.model, output, force=True,
+                    card_extra=training_section(run, c, total, evals, CURVE_NAME))
     write_atomic(output / RUN_NAME, json.dumps(run.to_dict(), indent=2) + "\n")
 
 
