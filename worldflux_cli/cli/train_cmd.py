@@ -93,8 +93,8 @@ def train(
     what to lower.
 
     The run's folder becomes a model folder that `worldflux push` takes as is: config.json,
-    model.safetensors and README.md (a model card with the environment, the steps and the last
-    evaluation), plus run.json, metrics.jsonl (one JSON line per log_interval: step, fps, episode and
+    model.safetensors and README.md (a model card with the environment, the steps, the evaluations and the
+    return curve, return_curve.svg), plus run.json, metrics.jsonl (one JSON line per log_interval: step, fps, episode and
     evaluation returns, losses), tensorboard/ (when tensorboard is installed) and checkpoints/ (safetensors
     only: weights, optimizer state, counters, RNG states, the replay buffer). Ctrl-C writes a checkpoint
     and exits with code 130; --resume goes on from it, with the same weights at the end as a run never
