@@ -94,11 +94,11 @@ def train(
 
     The run's folder becomes a model folder that `worldflux push` takes as is: config.json,
     model.safetensors and README.md (a model card with the environment, the steps, the evaluations and the
-    return curve, return_curve.svg), plus run.json, metrics.jsonl (one JSON line per log_interval: step, fps, episode and
-    evaluation returns, losses), tensorboard/ (when tensorboard is installed) and checkpoints/ (safetensors
-    only: weights, optimizer state, counters, RNG states, the replay buffer). Ctrl-C writes a checkpoint
-    and exits with code 130; --resume goes on from it, with the same weights at the end as a run never
-    interrupted (one CPU device, same seed).
+    return curve, return_curve.svg), plus run.json, metrics.jsonl (one JSON line per log_interval: step,
+    fps, episode and evaluation returns, losses), tensorboard/ (when tensorboard is installed) and
+    checkpoints/ (safetensors only: weights, optimizer state, counters, RNG states, the replay buffer).
+    Ctrl-C writes a checkpoint and exits with code 130; --resume goes on from it, with the same weights at
+    the end as a run never interrupted (one CPU device, same seed).
 
     precision bfloat16-mixed (autocast; the official DreamerV3 computes in bfloat16) is DreamerV3's option;
     TD-MPC2 trains in float32. Not supported yet: multitask models, float16.
