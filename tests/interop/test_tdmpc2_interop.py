@@ -2,7 +2,12 @@
 
 golden/tdmpc2_tiny_mt3.pt was written by the official code (nicklashansen/tdmpc2 e9f5932) on random weights
 (benchmarks/parity/tdmpc2_parity.py --write-golden): 3 tasks with action sizes 4/2/3, 7 observation dims;
-golden/tdmpc2_tiny_mt3_outputs.pt holds its outputs on a fixed input.
+golden/tdmpc2_tiny_mt3_outputs.pt holds its outputs on a fixed input, golden/tdmpc2_tiny_mt3_plans.pt the
+official planner's plans of one observation (a first plan, then two warm-started ones, eval_mode and not) in
+float32 and float64. golden/tdmpc2_tiny_pixels.pt is a 64x64 pixel model (the official encoder) and
+golden/tdmpc2_tiny_pixels_update.pt its parameters after one official update on a batch made from a seed.
+The noise of the plans and the update is one seeded stream that stood in for every random draw of the
+official code (the driver's Noise): _Stream below replays it into ours.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 
 from worldflux_cli.interop.tdmpc2 import export_state_dict, import_checkpoint
 from worldflux_cli.models import tdmpc2 as wf
+from worldflux_cli.models import tdmpc2_plan as wf_plan
 
 GOLDEN = Path(__file__).parent / "golden"
 CKPT = GOLDEN / "tdmpc2_tiny_mt3.pt"
@@ -53,6 +59,94 @@ def test_golden_outputs_without_the_official_code(imported, monkeypatch):
         assert value.shape == out[key].shape, key
         assert torch.allclose(value, out[key], atol=1e-6, rtol=0), (key, float((value - out[key]).abs().max()))
     assert (action_pi[task == 1, 2:] == 0).all()  # task 1 uses 2 of the 4 action dimensions
+
+
+_RANDN, _RANDPERM, _RANDINT, _EXPONENTIAL = torch.randn, torch.randperm, torch.randint, torch.Tensor.exponential_
+
+
+class _Stream:
+    """The golden files' noise: one seeded stream for every draw, by call order (tdmpc2_parity.py's Noise)."""
+
+    def __init__(self, seed: int):
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def randn(self, shape, generator, device):  # our models.noise.randn (the official randn / randn_like)
+        return _RANDN(tuple(shape), generator=self.gen, dtype=torch.float64)
+
+    def randperm(self, n, *a, **k):
+        return _RANDPERM(n, generator=self.gen)
+
+    def randint(self, *args, size=None, dtype=None, **k):
+        args = (*args, size) if size is not None else args
+        return _RANDINT(*args, generator=self.gen).to(dtype or torch.int64)
+
+    def exponential_(self, t):
+        return t.copy_(_EXPONENTIAL(torch.empty(t.shape, dtype=torch.float64), generator=self.gen))
+
+
+@pytest.fixture
+def stream(monkeypatch):
+    """stream(seed): every random draw of ours from then on comes from _Stream(seed)."""
+
+    def install(seed: int) -> None:
+        s = _Stream(seed)
+        monkeypatch.setattr(wf, "randn", s.randn)
+        monkeypatch.setattr(wf_plan, "randn", s.randn)
+        monkeypatch.setattr(torch, "randperm", s.randperm)
+        monkeypatch.setattr(torch, "randint", s.randint)
+        monkeypatch.setattr(torch.Tensor, "exponential_", lambda t, *a, **k: s.exponential_(t))
+
+    return install
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-6), (torch.float64, 1e-10)])
+def test_golden_plans_without_the_official_code(stream, dtype, tol):
+    """MPPI of one observation against the official planner: action, mean and std after the iterations."""
+    golden = torch.load(GOLDEN / "tdmpc2_tiny_mt3_plans.pt", weights_only=True)
+    model, _ = import_checkpoint(CKPT, dtype=dtype, dropout=0.01, task_episode_lengths=(100, 500, 1000))
+    name = str(dtype).removeprefix("torch.")
+    task = golden["task"]
+    assert task.tolist() == [1]  # 2 of the 4 action dimensions
+    for i, (t0, eval_mode) in enumerate(zip(golden["t0"].tolist(), golden["eval_mode"].tolist(), strict=True)):
+        stream(int(golden["noise_seed"]) + i)
+        action = model.plan(golden["obs"].to(dtype), task=task, t0=t0, eval_mode=eval_mode)  # warm: plan_mean
+        got = {"action": action[0], "mean": model.plan_mean[0], "std": model.plan_std[0]}
+        for key, value in got.items():
+            want = golden[f"{key}_{i}_{name}"]
+            assert value.dtype == want.dtype == dtype and value.shape == want.shape, (i, key)
+            assert torch.allclose(value, want, atol=tol, rtol=0), (i, key, float((value - want).abs().max()))
+        assert (action[0, 2:] == 0).all()
+
+
+def _pixel_batch(seed: int, size: int, action_dim: int) -> dict[str, torch.Tensor]:
+    """The batch of the pixel golden update (tdmpc2_parity.py's batch_of: horizon 3, uint8 pixels)."""
+    g = torch.Generator().manual_seed(seed)
+    return {"obs": torch.randint(0, 256, (4, size, 3, 64, 64), generator=g, dtype=torch.uint8),
+            "action": (torch.rand(3, size, action_dim, generator=g, dtype=torch.float64) * 2 - 1).float(),
+            "reward": torch.randn(3, size, generator=g, dtype=torch.float64).float() * 3}
+
+
+def test_golden_pixel_update_without_the_official_code(stream):
+    """One update of a 64x64 pixel model (the official encoder, random shifts in every encoder call, the TD
+    targets' included) against the official update: every parameter after it, the target Qs included."""
+    golden = torch.load(GOLDEN / "tdmpc2_tiny_pixels_update.pt", weights_only=True)
+    model, config = import_checkpoint(GOLDEN / "tdmpc2_tiny_pixels.pt", dropout=0.0,
+                                      episode_length=int(golden["episode_length"]))
+    assert config.obs_shape == (3, 64, 64) and model.encoder.proj is None and model.encoder.shift_pad == 3
+    batch = _pixel_batch(int(golden["batch_seed"]), int(golden["batch_size"]), config.action_dim)
+    assert float(batch["obs"].double().sum()) == float(golden["obs_sum"])  # the same batch as the official's
+    stream(int(golden["noise_seed"]))
+    metrics = model.update(batch)
+    for key, want in golden["losses"].items():
+        assert abs(metrics[key] - float(want)) < 1e-6, (key, metrics[key], float(want))
+    after = export_state_dict(model)
+    assert set(golden["after"]) <= set(after)
+    for key, want in golden["after"].items():
+        diff = float((after[key] - want).abs().max())
+        # The last convolution's bias has an exact gradient of 0 (each SimNorm group of 8 lies inside one channel's
+        # 4x4 map, and softmax ignores a constant added to a group): both sides step on ~1e-10 rounding noise,
+        # which Adam's first step (g / (|g| + 1e-8)) scales up to 1e-5. Within the target (5e-5) all the same.
+        assert diff <= (5e-5 if key == "_encoder.rgb.8.bias" else 1e-6), (key, diff)
 
 
 def test_import_then_export_is_bit_for_bit(official, imported):

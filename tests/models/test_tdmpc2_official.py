@@ -227,3 +227,94 @@ def test_float64_model_computes_in_float64():
     model.update(batch)
     assert model.plan(batch["obs"][0], task=batch["task"], generator=gen()).dtype == torch.float64
     assert all(p.dtype == torch.float64 for p in model.parameters()) and model.q_scale.dtype == torch.float64
+
+
+# ------------------------------------------------------------------------------- random shift
+def _shifted_exactly(x: torch.Tensor, pad: int, shift: torch.Tensor) -> torch.Tensor:
+    """x (N, C, H, W) shifted by whole pixels: shift (N, 2) = (column, row) offsets into the replicate-padded image."""
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad,) * 4, mode="replicate")
+    rows = (shift[:, 1:] + torch.arange(h))[:, :, None]
+    cols = (shift[:, :1] + torch.arange(w))[:, None, :]
+    return padded.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows, cols].permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(3, 64, 64), (2, 42, 64)])
+def test_random_shift_draws_and_shifts_as_the_official_shiftaug(shape, dtype):
+    """The official ShiftAug draws randint(0, 2 pad + 1, (n, 1, 1, 2)) (x, then y, per image) and samples the
+    padded image at the shifted pixel centres: the same shifts from the same generator state, whole pixels up to
+    grid_sample's rounding (float32: ~1e-5 of a pixel)."""
+    from worldflux_cli.models.tdmpc2 import random_shift
+
+    x = torch.randint(0, 256, (6, *shape), generator=gen(1)).to(dtype)
+    pad = min(shape[1:]) // 21
+    torch.manual_seed(5)
+    got = random_shift(x, pad)
+    torch.manual_seed(5)
+    official_draw = torch.randint(0, 2 * pad + 1, size=(6, 1, 1, 2), dtype=dtype)  # the official call
+    want = _shifted_exactly(x, pad, official_draw.view(6, 2).long())
+    assert got.dtype == dtype and got.shape == x.shape
+    assert torch.allclose(got, want, atol=2e-3 if dtype == torch.float32 else 1e-9, rtol=0)
+    assert torch.equal(random_shift(x, pad, gen(3)), random_shift(x, pad, gen(3)))  # a generator gives its draw
+
+
+def test_pixel_encoder_shifts_in_every_call_as_official():
+    """The official encoder's first layer is the random shift, with no train/eval switch: acting, planning and the
+    TD targets see shifted images too. ConvEncoder.augment = 'train' or 'never' restricts it."""
+    model = randomised(small(obs_shape=(3, 64, 64), cnn_channels=4, latent_dim=64))
+    obs = model.random_batch(4, generator=gen())["obs"][0]
+    model.eval()
+    with torch.no_grad():
+        a, b, c = (model.encode(obs, generator=gen(s)) for s in (1, 1, 2))
+        assert torch.equal(a, b) and not torch.allclose(a, c)  # shifted in eval mode, by the generator's draw
+        torch.manual_seed(0)
+        first = model.plan(obs[:1], eval_mode=True)
+        torch.manual_seed(0)
+        assert torch.equal(model.plan(obs[:1], eval_mode=True), first)
+        model.encoder.augment = "train"
+        assert torch.equal(model.encode(obs, generator=gen(1)), model.encode(obs, generator=gen(2)))
+        model.train()
+        assert not torch.equal(model.encode(obs, generator=gen(1)), model.encode(obs, generator=gen(2)))
+        model.encoder.augment = "never"
+        assert torch.equal(model.encode(obs, generator=gen(1)), model.encode(obs, generator=gen(2)))
+        model.encoder.augment = "sometimes"
+        with pytest.raises(ValueError, match="augment"):
+            model.encode(obs)
+
+
+# --------------------------------------------------------------------------- planner draws
+def test_final_elite_is_drawn_by_gumbel_max_as_official():
+    """gumbel_max: argmax of softmax(log p - log E), E ~ Exp(1) from exponential_ (the official
+    gumbel_softmax_sample): one row consumes the generator as the official K draws; the draws follow p."""
+    from worldflux_cli.models.tdmpc2_plan import gumbel_max
+
+    p = torch.softmax(torch.randn(1, 8, generator=gen(2)), -1)
+    e = torch.empty(1, 8).exponential_(generator=gen(4))
+    assert gumbel_max(p, gen(4)).tolist() == [int((p.log() - e.log()).argmax())]
+    counts = torch.bincount(gumbel_max(p.expand(20000, 8), gen(5)), minlength=8) / 20000
+    assert torch.allclose(counts, p[0], atol=0.015), (counts, p[0])
+
+
+def test_plan_leaves_mean_and_std():
+    model = randomised(small(action_dim=3, num_tasks=2, task_action_dims=(2, 3)))
+    obs = model.random_batch(3, generator=gen())["obs"][0]
+    model.plan(obs, task=torch.tensor([0, 1, 0]), generator=gen())
+    assert model.plan_mean.shape == model.plan_std.shape == (3, model.config.horizon, 3)
+    assert (model.plan_std[[0, 2], :, 2] == 0).all()  # masked with the mean (official)
+    assert (model.plan_std[1] >= model.config.min_std).all() and (model.plan_std <= model.config.max_std).all()
+
+
+# ----------------------------------------------------------------------------------- discount
+def test_float64_model_holds_the_exact_discount():
+    """A float64 model's discount is the official float64 value (not 0.99 rounded to float32: 1e-8 off)."""
+    for lengths in ((500,), (100, 500, 1000)):
+        cfg = small(num_tasks=len(lengths), **({"episode_length": lengths[0]} if len(lengths) == 1 else
+                                               {"task_episode_lengths": lengths}))
+        exact = [TDMPC2Config.discount_for(n) for n in lengths]
+        double = build_model(cfg, dtype=torch.float64)
+        task = torch.arange(len(lengths)) if len(lengths) > 1 else None
+        assert double.discount(task).dtype == torch.float64 and double.discount(task).flatten().tolist() == exact
+        single = build_model(cfg)
+        assert single.discount(task).dtype == torch.float32
+        assert torch.equal(single.discount(task).flatten(), torch.tensor(exact, dtype=torch.float32))

@@ -184,7 +184,7 @@ class MLPEncoder(nn.Module):
         super().__init__()
         self.net = mlp(in_dim, hidden, latent_dim, SimNorm(simnorm_dim))
 
-    def forward(self, obs: Tensor, emb: Tensor | None = None) -> Tensor:
+    def forward(self, obs: Tensor, emb: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         return self.net(_cat(obs.to(self.net[0].weight.dtype), emb))
 
 
@@ -211,10 +211,17 @@ def conv_geometry(obs_shape: tuple[int, ...], channels: int, latent_dim: int, ta
     return padded, (h, w), channels * h * w != latent_dim or task_dim > 0
 
 
+#: When the pixel encoder shifts its images: "always" (every call, acting and TD targets included: the official
+#: encoder, whose ShiftAug is its first layer and has no train/eval switch), "train" (in training mode only) or
+#: "never". ``ConvEncoder.augment`` holds it (not saved: set it after building or loading a model).
+SHIFT_MODES = ("always", "train", "never")
+
+
 class ConvEncoder(nn.Module):
     """(C, H, W) pixels in [0, 255] -> the official CNN (kernels 7, 5, 3, 3; strides 2, 2, 2, 1; ReLU)
-    -> SimNorm latent (see ``conv_geometry`` for the padding and the optional Linear). While training,
-    observations get the official random-shift augmentation (pad = size // 21, 3 at 64x64)."""
+    -> SimNorm latent (see ``conv_geometry`` for the padding and the optional Linear). Observations get
+    the official random-shift augmentation (pad = size // 21, 3 at 64x64) in every call, in eval mode too,
+    as official; ``augment`` (SHIFT_MODES) can restrict it to training or turn it off."""
 
     def __init__(self, obs_shape: tuple[int, ...], channels: int, latent_dim: int, simnorm_dim: int,
                  task_dim: int = 0):
@@ -230,24 +237,45 @@ class ConvEncoder(nn.Module):
         self.proj = nn.Linear(channels * h * w + task_dim, latent_dim) if projected else None
         self.simnorm = SimNorm(simnorm_dim)
         self.shift_pad = min(obs_shape[1:]) // 21
+        self.augment = "always"
 
-    def forward(self, obs: Tensor, emb: Tensor | None = None) -> Tensor:
+    def forward(self, obs: Tensor, emb: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        if self.augment not in SHIFT_MODES:
+            raise ValueError(f"ConvEncoder.augment is {self.augment!r}; expected one of {SHIFT_MODES}")
         lead = obs.shape[:-3]
-        x = obs.reshape(-1, *obs.shape[-3:]).to(self.convs[0].weight.dtype) / 255.0 - 0.5
-        if self.training and self.shift_pad:
-            x = random_shift(x, self.shift_pad)
-        x = self.convs(x).view(*lead, -1)
+        dtype = self.convs[0].weight.dtype
+        work = torch.float64 if dtype == torch.float64 else torch.float32  # the shift: float32 as official, or float64
+        x = obs.reshape(-1, *obs.shape[-3:]).to(work)
+        if self.shift_pad and (self.augment == "always" or (self.augment == "train" and self.training)):
+            x = random_shift(x, self.shift_pad, generator)
+        x = self.convs((x / 255.0 - 0.5).to(dtype)).view(*lead, -1)
         return self.simnorm(self.proj(_cat(x, emb)) if self.proj is not None else x)
 
 
-def random_shift(x: Tensor, pad: int) -> Tensor:
-    """Shift each image by a random whole number of pixels in [-pad, pad] (replicate padding)."""
+def random_shift(x: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
+    """Shift each image (N, C, H, W) by a random whole number of pixels in [-pad, pad] (replicate padding).
+
+    As the official ShiftAug: the shifts are drawn as one randint(0, 2 pad + 1) pair per image, the column (x)
+    shift first, then the row (y) shift, so that a generator in the same state gives the same shifts (time-major
+    stacks of T x B images draw in the order of the official per-time-step calls); the shifted image is read by
+    bilinear grid_sample at the shifted pixel centres of the padded image (align_corners=False, in x's dtype),
+    whose grid, rounded, lands within ~1e-5 of a pixel of the integer positions in float32 (a blend of that
+    size with the neighbours, up to 2e-3 on a 0..255 pixel): the official numbers, not an exact shift.
+    Non-square images get one grid per axis (the official code takes square ones).
+    """
     n, _, h, w = x.shape
     x = F.pad(x, (pad,) * 4, mode="replicate")
-    shift = torch.randint(0, 2 * pad + 1, (2, n, 1), device=x.device)
-    rows = (shift[0] + torch.arange(h, device=x.device))[:, :, None]
-    cols = (shift[1] + torch.arange(w, device=x.device))[:, None, :]
-    return x.permute(0, 2, 3, 1)[torch.arange(n, device=x.device)[:, None, None], rows, cols].permute(0, 3, 1, 2)
+    src = generator.device if generator is not None else x.device
+    shift = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator, device=src).to(x.device, x.dtype)
+
+    def centres(size: int) -> Tensor:  # the first ``size`` of the padded image's pixel centres in [-1, 1]
+        eps = 1.0 / (size + 2 * pad)
+        return torch.linspace(-1.0 + eps, 1.0 - eps, size + 2 * pad, device=x.device, dtype=x.dtype)[:size]
+
+    grid = torch.stack(torch.broadcast_tensors(centres(w)[None, :], centres(h)[:, None]), -1)  # (h, w, (x, y))
+    step = torch.tensor([2.0 / (w + 2 * pad), 2.0 / (h + 2 * pad)], device=x.device, dtype=x.dtype)
+    grid = grid[None] + (shift * step)[:, None, None, :]
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _init_weights(m: nn.Module) -> None:
@@ -300,8 +328,11 @@ class TDMPC2(nn.Module):
         lengths = c.task_episode_lengths
         if c.num_tasks > 1 and lengths is not None and len(lengths) != c.num_tasks:
             raise ValueError(f"task_episode_lengths has {len(lengths)} entries but num_tasks = {c.num_tasks}")
-        self.register_buffer("discounts", torch.tensor(c.task_discounts()), persistent=False)
+        # Built in float64 so that a float64 model holds the exact discounts (a float32 buffer converted to float64
+        # would keep 0.99 rounded to float32, 1e-8 off the official float64 value); .to(dtype) rounds it once.
+        self.register_buffer("discounts", torch.tensor(c.task_discounts(), dtype=torch.float64), persistent=False)
         self.plan_mean: Tensor | None = None  # MPPI mean of the last plan() call (B, horizon, A)
+        self.plan_std: Tensor | None = None  # and its std (B, horizon, A), after the iterations
         self._optim: torch.optim.Optimizer | None = None
         self._pi_optim: torch.optim.Optimizer | None = None
 
@@ -388,12 +419,15 @@ class TDMPC2(nn.Module):
 
     def discount(self, task: Tensor | int | None = None) -> Tensor:
         """The discount: a scalar tensor, or (...) per task id for a multitask model given ``task``."""
+        dtype = self.q_scale.dtype  # the model's (the buffer is float64 until the model is converted)
         if self.config.num_tasks == 1 or task is None:
-            return self.discounts[0]
-        return self.discounts[torch.as_tensor(task, device=self.discounts.device).long()]
+            return self.discounts[0].to(dtype)
+        return self.discounts[torch.as_tensor(task, device=self.discounts.device).long()].to(dtype)
 
-    def encode(self, obs: Tensor, emb: Tensor | None = None) -> Tensor:
-        return self.encoder(obs, emb)
+    def encode(self, obs: Tensor, emb: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Latents (..., D) of observations (..., *obs_shape); pixels get the random shift (``generator``: its
+        draw; default torch's global generator), in eval mode too, as official (ConvEncoder.augment)."""
+        return self.encoder(obs, emb, generator)
 
     def next(self, z: Tensor, action: Tensor, emb: Tensor | None = None) -> Tensor:
         return self.dynamics(torch.cat([_cat(z, emb), action.to(z.dtype)], -1))
@@ -468,7 +502,10 @@ class TDMPC2(nn.Module):
         """MPPI planning from observations (B, *obs_shape): actions (B, A) in [-1, 1].
 
         ``prev_mean`` (B, horizon, A) warm-starts the search when ``t0`` is False (default: the
-        mean this model's last plan() call left in ``plan_mean``). Runs in eval mode, no grad.
+        mean this model's last plan() call left in ``plan_mean``). Runs in eval mode, no grad; pixels are
+        shifted as in every encoder call (official). Leaves the final mean and std in ``plan_mean`` and
+        ``plan_std``. With one observation it draws what the official planner draws (same generator state:
+        the same samples and final elite), so that its plans match the official ones (benchmarks/PARITY.md).
         """
         return mppi_plan(self, obs, task=task, t0=t0, eval_mode=eval_mode, prev_mean=prev_mean, generator=generator)
 

@@ -4,9 +4,12 @@ Per observation: ``num_pi_trajs`` action sequences come from rolling out the pol
 the latent dynamics; the other ``num_samples - num_pi_trajs`` are drawn from a Gaussian
 (mean, std) over the horizon, clamped to [-1, 1]. Each of ``iterations`` rounds scores all
 sequences with ``model.estimate_value``, keeps the ``num_elites`` best, weights them by
-softmax(temperature x value) and refits the Gaussian: mean <- momentum x mean + (1 - momentum) x
-elite mean, std <- elite std clamped to [min_std, max_std]. The action is the first step of an
-elite drawn by its weight, plus std noise unless ``eval_mode``.
+exp(temperature x (value - max value)), normalised, and refits the Gaussian: mean <- momentum x mean +
+(1 - momentum) x elite mean, std <- elite std clamped to [min_std, max_std], the elite mean and std
+divided by (sum of weights + 1e-9) as official. The action is the first step of an elite drawn by its
+weight with the Gumbel-max trick (argmax of log weight - log E, E ~ Exp(1): the official
+gumbel_softmax_sample, so that one observation draws what the official planner draws), plus std noise
+unless ``eval_mode``. The observation is encoded as the model encodes (pixels: the random shift, as official).
 
 As official: ``iterations`` + 2 rounds when action_dim >= 20 (``config.planning_iterations``); no momentum
 by default; in multitask models each task's action mask zeroes the unused dimensions of the samples,
@@ -28,7 +31,8 @@ def mppi_plan(model: nn.Module, obs: Tensor, task: Tensor | int | None = None, t
     """Actions (B, A) in [-1, 1] for observations (B, *obs_shape); see the module docstring.
 
     ``model`` is a TDMPC2 (models/tdmpc2.py, whose ``plan`` calls this); the planner uses its ``config``,
-    ``embed_task``, ``encode``, ``policy``, ``next``, ``estimate_value`` and ``plan_mean``. It takes the
+    ``embed_task``, ``encode``, ``policy``, ``next``, ``estimate_value`` and ``plan_mean``, and leaves the mean
+    and std after the iterations (B, horizon, A) in ``model.plan_mean`` and ``model.plan_std``. It takes the
     model as an argument and does not import its module, so that the two modules import in one direction.
     """
     was_training = model.training
@@ -45,7 +49,7 @@ def _plan(model: nn.Module, obs: Tensor, task: Tensor | int | None, t0: bool, ev
     horizon, n, n_pi, a_dim = c.horizon, c.num_samples, min(c.num_pi_trajs, c.num_samples), c.action_dim
     n_elite = min(c.num_elites, n)
     emb = model.embed_task(task, obs.device)
-    z = model.encode(obs, emb)  # (B, D)
+    z = model.encode(obs, emb, generator)  # (B, D); pixels: the random shift, in eval mode too (official)
     b, dev, dtype = z.shape[0], z.device, z.dtype
     mask = model.action_mask(task)  # None, (A,) or (B, A)
     discount = model.discount(task)  # () or (B,)
@@ -83,20 +87,32 @@ def _plan(model: nn.Module, obs: Tensor, task: Tensor | int | None, t0: bool, ev
         value = model.estimate_value(zs, actions, emb, generator, discount=discount, mask=mask).nan_to_num(0)
         elite_value, elite_idx = torch.topk(value, n_elite, dim=1)
         elites = actions.gather(2, elite_idx[None, :, :, None].expand(horizon, b, n_elite, a_dim))
-        score = torch.softmax(c.temperature * elite_value, dim=1)  # exp(T (v - max)) / sum, as official
-        elite_mean = torch.einsum("bk,hbka->bha", score, elites)
-        elite_std = torch.einsum("bk,hbka->bha", score, (elites - elite_mean.transpose(0, 1).unsqueeze(2)) ** 2).sqrt()
+        score = torch.exp(c.temperature * (elite_value - elite_value.max(1, keepdim=True).values))
+        score = score / score.sum(1, keepdim=True)  # (B, K)
+        weight = score[None, :, :, None]  # (1, B, K, 1): sums over the elites as the official planner sums
+        total = score.sum(1)[:, None, None] + 1e-9  # (B, 1, 1): the official divisor (1 + 1e-9 in float64)
+        elite_mean = (weight * elites).sum(2).transpose(0, 1) / total  # (B, H, A)
+        elite_std = ((weight * (elites - elite_mean.transpose(0, 1).unsqueeze(2)) ** 2).sum(2).transpose(0, 1)
+                     / total).sqrt()
         mean = c.momentum * mean + (1 - c.momentum) * elite_mean
         std = elite_std.clamp(c.min_std, c.max_std)
         if mask is not None:
             mean, std = mean * mask, std * mask
 
-    if generator is None:
-        pick = torch.multinomial(score, 1)
-    else:
-        pick = torch.multinomial(score.to(generator.device), 1, generator=generator).to(dev)
-    action = elites[0].gather(1, pick[:, :, None].expand(b, 1, a_dim)).squeeze(1)  # (B, A)
+    pick = gumbel_max(score, generator)  # (B,)
+    action = elites[0, torch.arange(b, device=dev), pick]  # (B, A)
     if not eval_mode:
         action = action + std[:, 0] * randn((b, a_dim), generator, dev).to(dtype)
-    model.plan_mean = mean
+    model.plan_mean, model.plan_std = mean, std
     return action.clamp(-1, 1)
+
+
+def gumbel_max(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Indices (B,) drawn from the categorical distributions p (B, K) by the Gumbel-max trick, as the official
+    ``gumbel_softmax_sample`` draws them (temperature 1): argmax over K of softmax(log p - log E), E ~ Exp(1)
+    drawn with ``exponential_`` (so one row consumes a generator as the official K draws do)."""
+    if generator is None:
+        e = torch.empty(p.shape, device=p.device, dtype=p.dtype).exponential_()
+    else:
+        e = torch.empty(p.shape, device=generator.device, dtype=p.dtype).exponential_(generator=generator).to(p.device)
+    return (p.log() - e.log()).softmax(-1).argmax(-1)
