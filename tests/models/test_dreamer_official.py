@@ -18,7 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 from worldflux_cli.config.dreamer import DreamerV3Config  # noqa: E402
 from worldflux_cli.config.dreamer_variants import VARIANTS  # noqa: E402
 from worldflux_cli.models import build_model  # noqa: E402
-from worldflux_cli.models.dreamer import Conv, same_padding  # noqa: E402
+from worldflux_cli.models.dreamer import BETAS, Conv, same_padding  # noqa: E402
 from worldflux_cli.models.math import symexp, symexp_bins, twohot_decode, twohot_encode  # noqa: E402
 from worldflux_cli.models.optim import LaProp, agc_scale, warmup_factor  # noqa: E402
 
@@ -348,6 +348,112 @@ def test_agc_and_warmup_boundaries():
     assert agc_scale(torch.tensor([1e-3, 0.0]), tiny, 0.3).item() == pytest.approx(0.3)
     assert [warmup_factor(t, 4) for t in (1, 2, 5, 6)] == [0.0, 0.25, 1.0, 1.0]
     assert warmup_factor(1, 0) == 1.0
+
+
+def _official_tree(model, named, facts=None):
+    """{official key: numpy} of ``named`` ({our parameter name: tensor}) through the interop key map."""
+    import numpy as np
+
+    from worldflux_cli.interop.dreamerv3 import default_facts
+    from worldflux_cli.interop.dreamerv3_keys import rules_for
+
+    facts = facts or default_facts(model.config)
+    out = {}
+    for rule in rules_for(model.config, [(k, tuple(s)) for k, s in facts["obs_keys"]], facts["action_key"]):
+        if rule.official[0].startswith(("slowval/", "retnorm/")):
+            continue
+        arrays = rule.to_official([named[n].detach().double().numpy() for n in rule.ours])
+        out.update({k: np.asarray(a) for k, a in zip(rule.official, arrays, strict=True)})
+    return out
+
+
+@pytest.mark.parametrize("kw, keys", [(VEC, None), (VEC, [["a", [2]], ["b", [4]]]), (IMG, None)],
+                         ids=["vector-continuous", "two-vector-keys", "image-discrete"])
+def test_adaptive_clipping_measures_the_official_tensors(kw, keys):
+    """The official optimizer clips each of its tensors by that tensor's norms. Ours keeps some official tensors
+    in several parameters (the core's hidden layer dyn/dynhid0 as hid_block, hid_state, hid_action; the posterior
+    layer dyn/obs0 as post_deter, post_token) and the continuous actor's mean and stddev layers in one: a second
+    LaProp step (where the clip factor no longer cancels) must equal the official chain computed on the official
+    tree. With several official vector keys (``vector_obs_sizes``, set by the import) the decoder's per-key heads
+    are measured apart too. (Found by benchmarks/parity/dreamerv3_parity.py: the official factor of
+    dyn/dynhid0/kernel was 0.61, ours per part; the parameters after two updates differed by 2.2e-6, 37 times the
+    rest.)"""
+    import numpy as np
+
+    lr = 1e-2  # large steps: float32 rounding of the weights (1e-7) stays far below the clip factors' effect
+    model = make(**kw, warmup_steps=0, learning_rate=lr, actor_learning_rate=lr, critic_learning_rate=lr)
+    facts = None
+    if keys:
+        model.vector_obs_sizes = [2, 4]  # (without it: dec/vec/a|b measured as one tensor, fails)
+        facts = {"obs_keys": keys, "action_key": "action"}
+    batch = model.random_batch(2, 4, generator=torch.Generator().manual_seed(0))
+    (opt,) = model.optimizers
+    named = dict(model.named_parameters())
+    eps, (b1, b2), clip = 1e-20, BETAS, 0.3
+    nu = mu = None
+    clipped = set()
+    for t in (1, 2):
+        model.zero_grad(set_to_none=True)
+        total, _, _ = model.loss(batch)
+        total.backward()
+        for p in model.parameters():  # large gradients: every tensor is clipped, by its own factor
+            if p.grad is not None:
+                p.grad.mul_(1e3 * (1 + t))
+        before = _official_tree(model, named, facts)
+        grads = _official_tree(model, {n: p.grad for n, p in named.items() if p.grad is not None}, facts)
+        nu = {k: np.zeros_like(v) for k, v in grads.items()} if nu is None else nu
+        mu = {k: np.zeros_like(v) for k, v in grads.items()} if mu is None else mu
+        expected = {}
+        for k, g in grads.items():  # clip_by_agc -> scale_by_rms -> scale_by_momentum -> -lr, per official tensor
+            factor = 1 / max(1.0, np.linalg.norm(g) / (clip * max(1e-3, np.linalg.norm(before[k]))))
+            clipped.add(k) if factor < 1 else None
+            g = g * factor
+            nu[k] = b2 * nu[k] + (1 - b2) * g * g
+            mu[k] = b1 * mu[k] + (1 - b1) * g / (np.sqrt(nu[k] / (1 - b2 ** t)) + eps)
+            expected[k] = before[k] - lr * mu[k] / (1 - b1 ** t)
+        opt.step()
+        after = _official_tree(model, named, facts)
+        for k in expected:
+            assert np.abs(after[k] - expected[k]).max() < 1e-6, (t, k, np.abs(after[k] - expected[k]).max())
+    assert {"dyn/dynhid0/kernel", "dyn/obs0/kernel"} <= clipped
+    if kw is VEC:
+        assert {"pol/head/action/mean/kernel", "pol/head/action/stddev/kernel"} <= clipped
+    if keys:
+        assert {"dec/vec/a/pred/kernel", "dec/vec/b/pred/kernel"} <= clipped
+
+
+def test_laprop_units_equal_separate_tensors():
+    """A parameter whose rows are two units steps as two parameters would; two parameters in one unit as their
+    concatenation would. The gradients are left as they were."""
+    gen = torch.Generator().manual_seed(0)
+    w, gw = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen) * 50
+    v, gv = torch.randn(4, generator=gen), torch.randn(4, generator=gen) * 50
+    joined, top, bottom = (torch.nn.Parameter(x.clone()) for x in (w, w[:2], w[2:]))
+    a, b, cat = (torch.nn.Parameter(x.clone()) for x in (v[:1], v[1:], v))
+    opt = LaProp([joined, a, b], lr=0.1, warmup=0, agc_units=[[(joined, slice(0, 2))], [(joined, slice(2, 5))],
+                                                              [(a, None), (b, None)]])
+    ref = LaProp([top, bottom, cat], lr=0.1, warmup=0)
+    for t in range(3):
+        scale = 1.0 + t
+        joined.grad, a.grad, b.grad = gw * scale, gv[:1] * scale, gv[1:] * scale
+        top.grad, bottom.grad, cat.grad = gw[:2] * scale, gw[2:] * scale, gv * scale
+        before = joined.grad.clone()
+        opt.step()
+        ref.step()
+        assert torch.equal(joined.grad, before)
+        assert torch.allclose(joined, torch.cat([top, bottom]), atol=1e-7, rtol=0)
+        assert torch.allclose(torch.cat([a, b]), cat, atol=1e-7, rtol=0)
+    assert not torch.allclose(joined, w, atol=1e-3)
+
+
+def test_laprop_agc_units_are_checked():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match="two units"):
+        LaProp([a, b], agc_units=[[(a, None)], [(a, None), (b, None)]])
+    with pytest.raises(ValueError, match="parameter of this optimizer"):
+        LaProp([a], agc_units=[[(b, None)]])
+    with pytest.raises(ValueError, match="different clip"):
+        LaProp([{"params": [a], "clip": 0.3}, {"params": [b], "clip": 0.1}], agc_units=[[(a, None), (b, None)]])
 
 
 def test_official_first_update_moves_no_weight_but_the_slow_critic():

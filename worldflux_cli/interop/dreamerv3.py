@@ -79,6 +79,10 @@ def _latest(ckpt: Path) -> Path:
     if not name or "/" in name or name in (".", ".."):
         raise CheckpointError(f"{ckpt / 'latest'} does not name a save folder ({name[:80]!r})",
                               "the file should hold the name of a folder beside it", exit_code=EXIT_INVALID)
+    if not (ckpt / name).is_dir():
+        raise CheckpointError(f"{ckpt / 'latest'} names the save {name[:80]!r}, which is not a folder in {ckpt}",
+                              "the save was deleted or not copied with the run; give one of the save folders "
+                              "that are there (ckpt/<name>/)", exit_code=EXIT_FAILED)
     return ckpt / name
 
 
@@ -369,6 +373,9 @@ def convert_state(params: dict[str, Any], model: Any, facts: dict[str, Any], pat
                             f"config ({exc})")
             return None
 
+    # An official save always holds the optimizer's state; when a file has any of it, every moment and counter
+    # must be there (a file with none of it is read as weights only: the optimizer starts at zeros).
+    has_opt = any(k.startswith("opt/") for k in params)
     for rule in rules:
         arrays = convert(rule, params, "")
         if arrays is None:
@@ -385,14 +392,20 @@ def convert_state(params: dict[str, Any], model: Any, facts: dict[str, Any], pat
         if any(rule.official[0].startswith(p) for p in ("slowval/", "retnorm/")):
             continue  # the slow value and the return normaliser are not trained: no moments
         for moment, prefix in MOMENT_PREFIXES.items():
-            if any(prefix + k in params for k in rule.official):
+            if has_opt:
                 arrays = convert(rule, params, prefix)
                 if arrays is not None:
                     for name, array in zip(rule.ours, arrays, strict=True):
-                        moments[moment][name] = torch.from_numpy(np.array(array, dtype=np.float32))
+                        if tuple(array.shape) != tuple(ours[name].shape) or array.dtype.kind != "f":
+                            problems.append(f"{'/'.join(prefix + k for k in rule.official)}: {array.dtype} "
+                                            f"{tuple(array.shape)} for {name} ({tuple(ours[name].shape)}, float)")
+                        else:
+                            moments[moment][name] = torch.from_numpy(np.array(array, dtype=np.float32))
     counters = {}
     for key in COUNTER_KEYS:
-        if key in params:
+        if key not in params and has_opt:
+            problems.append(f"{key}: missing")
+        elif key in params:
             used.add(key)
             value = np.asarray(params[key])
             if value.shape != () or value.dtype.kind not in "iu":
@@ -448,6 +461,8 @@ def import_checkpoint(path: str | Path, dtype: Any = None, **given: Any) -> tupl
     model = build_model(config, device="cpu", dtype=dtype)
     state, moments, counters = convert_state(agent["params"], model, facts, str(path))
     model.load_state_dict(state, strict=True)
+    if not model.image_obs and len(facts["obs_keys"]) > 1:  # the official decoder's per-key heads (LaProp's clipping)
+        model.vector_obs_sizes = [math.prod(s) for _, s in facts["obs_keys"]]
     extra = {"facts": facts, "moments": moments, "counters": counters, "agent_counters": agent["counters"],
              "step": read_step(save), "config_yaml": text, "save_name": save.name}
     return model, config, extra

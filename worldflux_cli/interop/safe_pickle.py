@@ -47,7 +47,11 @@ class _Unpickler(pickle.Unpickler):
         import numpy as np
 
         if (module, name) in _RECONSTRUCT:
-            return np.core.multiarray._reconstruct if hasattr(np, "core") else np._core.multiarray._reconstruct
+            try:  # numpy 2's name (numpy 1.26 has it too); numpy 2 warns on numpy.core
+                from numpy._core.multiarray import _reconstruct
+            except ImportError:  # older numpy
+                from numpy.core.multiarray import _reconstruct
+            return _reconstruct
         if (module, name) in _SCALAR:
             return _scalar
         if module == "numpy" and name == "ndarray":

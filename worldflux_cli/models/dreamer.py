@@ -113,6 +113,10 @@ class DreamerV3(nn.Module):
         #: The posterior states (deter (B, T, D), stoch (B, T, Z), detached) of the last ``update``'s batch,
         #: for a replay that keeps them as the replay context (official replay.update).
         self.last_posterior: dict[str, Tensor] | None = None
+        #: The sizes of the official vector observation keys this model's one vector concatenates (sorted key
+        #: order), when there are several (set by interop.dreamerv3.import_checkpoint): the optimizer's clipping
+        #: then measures the decoder's output rows of each key apart, as the official per-key heads.
+        self.vector_obs_sizes: list[int] | None = None
 
     # ------------------------------------------------------------------ introspection
     _COMPONENTS = (("encoder", "encoder"), ("rssm", "rssm"), ("decoder", "decoder"), ("reward", "reward_head"),
@@ -433,13 +437,42 @@ class DreamerV3(nn.Module):
 
             groups = [{"params": parts[k], "lr": rates[k], "clip": s["grad_clip"][k], "eps": s["optimizer_eps"][k],
                        "name": k} for k in parts]
-            self._optims = {"laprop": LaProp(groups, betas=BETAS, warmup=int(s["warmup_steps"]))}
+            self._optims = {"laprop": LaProp(groups, betas=BETAS, warmup=int(s["warmup_steps"]),
+                                             agc_units=self.official_tensors())}
         else:
             self._optims = {k: torch.optim.Adam(parts[k], lr=rates[k], betas=BETAS, eps=s["optimizer_eps"][k])
                             for k in parts}
             for k, opt in self._optims.items():
                 for group in opt.param_groups:
                     group["base_lr"] = rates[k]
+
+    def official_tensors(self) -> list[list[tuple[nn.Parameter, slice | None]]]:
+        """The official tensors that this model keeps in another form, as pieces (parameter, rows) of its own
+        parameters (rows: a slice of the first axis, None for the whole): the core's block hidden layer
+        (``dyn/dynhid0/kernel``: hid_block, hid_state, hid_action), the posterior layer (``dyn/obs0/kernel``:
+        post_deter, post_token), the continuous actor's ``mean`` and ``stddev`` layers (the rows of one output
+        layer) and, when ``vector_obs_sizes`` is set (the sizes of several official vector observations, in their
+        sorted order; interop.dreamerv3.import_checkpoint sets it), the vector decoder's per-key output layers.
+        LaProp's adaptive clipping measures these units, as the official optimizer measures its tensors; every
+        other parameter is one official tensor."""
+        r = self.rssm
+        units: list[list[tuple[nn.Parameter, slice | None]]] = [
+            [(r.hid_block.weight, None), (r.hid_state.weight, None), (r.hid_action.weight, None)],
+            [(r.post_deter.weight, None), (r.post_token.weight, None)],
+        ]
+
+        def rows_of(layer: nn.Linear, sizes: list[int]) -> None:
+            start = 0
+            for n in sizes:
+                units.extend([[(layer.weight, slice(start, start + n))], [(layer.bias, slice(start, start + n))]])
+                start += n
+
+        if not self.actor.discrete:
+            rows_of(self.actor.net.out, [self.config.action_dim] * 2)
+        sizes = self.vector_obs_sizes
+        if sizes and len(sizes) > 1 and isinstance(self.decoder, VectorDecoder):
+            rows_of(self.decoder.net.out, list(sizes))
+        return units
 
     def optimizer_state_dict(self) -> dict[str, dict]:
         """The optimizers' state, for checkpoints (not part of ``state_dict()``): by name ('laprop', or

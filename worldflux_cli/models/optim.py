@@ -14,6 +14,13 @@ The learning rate rises linearly from 0 over ``warmup`` updates (the first updat
 optax's schedule reads its count before incrementing it). ``|.|`` is the L2 norm of the whole tensor.
 State (``step``, ``nu``, ``mu``) is float32 whatever the parameter's dtype; every group may set its own
 ``lr``, ``clip`` and ``eps``.
+
+The clipping is the only step that is not elementwise: it measures whole tensors. Where a model keeps one
+official tensor as several of its own (DreamerV3's core hidden layer as three, the posterior layer as two)
+or several official tensors as one (the continuous actor's mean and stddev layers), ``agc_units`` names the
+official tensors as lists of pieces ``(parameter, rows)`` (``rows`` a slice of the first axis, or None for
+the whole parameter): the norms are then taken over each unit, exactly as the official optimizer takes them.
+A parameter in no unit is a unit of its own.
 """
 
 from __future__ import annotations
@@ -46,14 +53,55 @@ class LaProp(torch.optim.Optimizer):
         eps: Added to the root of the second moment (official 1e-20).
         clip: Adaptive clipping threshold (official 0.3; 0 disables).
         warmup: Updates over which the rate rises from 0 (official 1000; 0: none).
+        agc_units: The tensors the clipping measures, where they are not the parameters: lists of pieces
+            ``(parameter, rows)`` (see the module docstring). Every piece of a unit must be in groups with
+            the same ``clip``.
     """
 
     def __init__(self, params, lr: float = 4e-5, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-20,
-                 clip: float = 0.3, warmup: int = 1000) -> None:
+                 clip: float = 0.3, warmup: int = 1000, agc_units: list[list[tuple[Tensor, slice | None]]] | None = None
+                 ) -> None:
         if lr < 0 or eps < 0 or clip < 0 or warmup < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"invalid LaProp settings: lr={lr}, betas={betas}, eps={eps}, clip={clip}, "
                              f"warmup={warmup}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, clip=clip, warmup=int(warmup)))
+        self.agc_units = [list(unit) for unit in agc_units or []]
+        clips = {id(p): group["clip"] for group in self.param_groups for p in group["params"]}
+        seen: set[tuple[int, int | None, int | None]] = set()
+        for unit in self.agc_units:
+            if not unit or any(id(p) not in clips for p, _ in unit):
+                raise ValueError("agc_units: every piece must be a parameter of this optimizer")
+            if len({clips[id(p)] for p, _ in unit}) > 1:
+                raise ValueError("agc_units: the pieces of one unit are in groups with different clip values")
+            for p, rows in unit:
+                key = (id(p), None if rows is None else rows.start, None if rows is None else rows.stop)
+                if key in seen:
+                    raise ValueError("agc_units: a piece is in two units")
+                seen.add(key)
+
+    @torch.no_grad()
+    def _clip_factors(self, grads: dict[int, Tensor]) -> dict[int, list[tuple[slice | None, Tensor]]]:
+        """For each parameter (by id) with a gradient: [(rows, factor)] of its units (rows None: the whole)."""
+        params = {id(p): p for group in self.param_groups for p in group["params"]}
+        clips = {id(p): group["clip"] for group in self.param_groups for p in group["params"]}
+        out: dict[int, list[tuple[slice | None, Tensor]]] = {}
+        covered = set()
+        units = [u for u in self.agc_units if all(id(p) in grads for p, _ in u)]
+        for unit in units:
+            covered.update(id(p) for p, _ in unit)
+        units += [[(params[i], None)] for i in grads if i not in covered]
+        for unit in units:
+            clip = clips[id(unit[0][0])]
+            if not clip:
+                continue
+            gsq = sum(torch.linalg.vector_norm(grads[id(p)] if rows is None else grads[id(p)][rows]).square()
+                      for p, rows in unit)
+            psq = sum(torch.linalg.vector_norm((p if rows is None else p[rows]).float()).square() for p, rows in unit)
+            upper = clip * torch.clamp(psq.sqrt(), min=AGC_PMIN)
+            factor = 1.0 / torch.clamp(gsq.sqrt() / upper, min=1.0)
+            for p, rows in unit:
+                out.setdefault(id(p), []).append((rows, factor))
+        return out
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 (torch.optim.Optimizer.step)
@@ -61,6 +109,12 @@ class LaProp(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        grads = {id(p): p.grad.float() for group in self.param_groups for p in group["params"] if p.grad is not None}
+        if not self.agc_units:  # one unit per parameter: its factor as agc_scale computes it
+            factors = {id(p): [(None, agc_scale(grads[id(p)], p, group["clip"]))] for group in self.param_groups
+                       for p in group["params"] if p.grad is not None and group["clip"]}
+        else:
+            factors = self._clip_factors(grads)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -71,9 +125,14 @@ class LaProp(torch.optim.Optimizer):
                     state["step"] = torch.zeros((), dtype=torch.float32)
                     state["nu"] = torch.zeros_like(p, dtype=torch.float32, memory_format=torch.preserve_format)
                     state["mu"] = torch.zeros_like(p, dtype=torch.float32, memory_format=torch.preserve_format)
-                g = p.grad.float()
-                if group["clip"]:
-                    g = g * agc_scale(g, p, group["clip"])
+                g, owned = grads[id(p)], False  # (g may be p.grad itself: scaled rows go into a copy)
+                for rows, factor in factors.get(id(p), []):
+                    if rows is None:
+                        g, owned = g * factor, True
+                    else:
+                        if not owned:
+                            g, owned = g.clone(), True
+                        g[rows] *= factor
                 state["step"] += 1
                 t = int(state["step"].item())
                 nu, mu = state["nu"], state["mu"]
