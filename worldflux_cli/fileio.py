@@ -95,14 +95,7 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     symbolic link at ``path`` is replaced by the file; a non-regular file there is refused (check_output).
     """
     path = Path(path)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
-        raise WorldfluxError(f"{path} is {_kind(st.st_mode)}; outputs are written to regular files only",
-                             "choose another output path")
-    mode = st.st_mode & 0o7777 if st is not None and stat.S_ISREG(st.st_mode) else new_file_mode()
+    mode = _output_mode(path)
     data = text.encode("utf-8") if isinstance(text, str) else text
     tmp = None
     try:
@@ -125,12 +118,9 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temp path (ending in ``suffix``, for writers that pick their format by it) in ``path``'s folder, to
-    write to inside the ``with`` block; when the block ends, the file gets the mode ``write_atomic`` gives and
-    replaces ``path`` (whole, or not at all: on any error the temp file is removed and ``path`` is untouched)."""
-    path = Path(path)
+def _output_mode(path: Path) -> int:
+    """The mode a file written to ``path`` gets: the existing regular file's, else the usual one (umask); a
+    device, fifo, socket or folder there is refused (a symbolic link is replaced by the file)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -138,7 +128,16 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
         raise WorldfluxError(f"{path} is {_kind(st.st_mode)}; outputs are written to regular files only",
                              "choose another output path")
-    mode = st.st_mode & 0o7777 if st is not None and stat.S_ISREG(st.st_mode) else new_file_mode()
+    return st.st_mode & 0o7777 if st is not None and stat.S_ISREG(st.st_mode) else new_file_mode()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp path (ending in ``suffix``, for writers that pick their format by it) in ``path``'s folder, to
+    write to inside the ``with`` block; when the block ends, the file gets the mode ``write_atomic`` gives and
+    replaces ``path`` (whole, or not at all: on any error the temp file is removed and ``path`` is untouched)."""
+    path = Path(path)
+    mode = _output_mode(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
     os.close(fd)
     tmp = Path(name)

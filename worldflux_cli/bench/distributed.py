@@ -88,15 +88,9 @@ def _worker(payload: dict) -> dict:
     from worldflux_cli.bench.workloads import Context, prepare
     from worldflux_cli.config.registry import FAMILIES
     from worldflux_cli.models import build_model
+    from worldflux_cli.models.device import join_rank
 
-    rank, local = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    cuda = payload["device_type"] == "cuda"
-    device = torch.device("cuda", local) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    elif payload["threads"]:
-        torch.set_num_threads(payload["threads"])
-    dist.init_process_group("nccl" if cuda else "gloo")
+    rank, device = join_rank(payload["device_type"], payload["threads"])
     try:
         config = FAMILIES[payload["model_type"]].from_dict(payload["config"])
         torch.manual_seed(payload["seed"])

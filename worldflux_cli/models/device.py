@@ -46,3 +46,21 @@ def resolve_dtype(spec: Any) -> torch.dtype:
     if spec not in DTYPES:
         raise WorldfluxError(f"unknown dtype {spec!r}", "use float32, bfloat16 or float16")
     return DTYPES[spec]
+
+
+def join_rank(device_type: str, threads: int | None) -> tuple[int, Any]:
+    """In a worker of torch's elastic launch: (this process's rank, its device), the process group joined
+    (nccl on CUDA, rank r on cuda:LOCAL_RANK; gloo on the CPU, with ``threads`` intra-op threads when given)."""
+    import os
+
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    cuda = device_type == "cuda"
+    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    elif threads:
+        torch.set_num_threads(threads)
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return rank, device

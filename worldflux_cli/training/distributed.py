@@ -95,16 +95,10 @@ def _worker(payload: dict) -> dict:
     import torch.distributed as dist
 
     from worldflux_cli.config.run import RunConfig
+    from worldflux_cli.models.device import join_rank
     from worldflux_cli.training.loop import train
 
-    rank, local = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    cuda = payload["device_type"] == "cuda"
-    device = torch.device("cuda", local) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    elif payload["threads"]:
-        torch.set_num_threads(payload["threads"])
-    dist.init_process_group("nccl" if cuda else "gloo")
+    rank, device = join_rank(payload["device_type"], payload["threads"])
     ranks = Ranks(rank, int(os.environ["WORLD_SIZE"]), device)
     try:
         run = RunConfig.from_dict(payload["run"])
