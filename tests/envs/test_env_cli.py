@@ -50,6 +50,18 @@ def test_new_refuses_a_model_that_cannot_act_in_the_env(cli, tmp_path):
     assert result.exit_code == 2 and "did you mean 'dmc:walker-walk'" in result.output and not out.exists()
 
 
+
+
+def test_new_names_a_training_field_a_short_run_must_change(cli, tmp_path):
+    """A short run whose default checkpoint interval is past its end is refused with the field to --set."""
+    out = tmp_path / "run.json"
+    result = cli("new", "-m", "tdmpc2", "-s", "tiny", "--env", "dmc:cartpole-balance",
+                 "--set", "training.total_steps=20000", "-o", str(out))
+    assert result.exit_code == 1 and "WF403" in result.output and "checkpoint_interval" in result.output
+    assert "training.*" in result.output and not out.exists()
+    result = cli("new", "-m", "tdmpc2", "-s", "tiny", "--env", "dmc:cartpole-balance", "--set",
+                 "training.total_steps=20000", "--set", "training.checkpoint_interval=10000", "-o", str(out))
+    assert result.exit_code == 0, result.output
 def _apply(values: dict, hint: str) -> dict:
     name, raw = re.fullmatch(r"set (\w+) to (.+)", hint).groups()
     return {**values, name: json.loads(raw.replace("'", '"'))}

@@ -89,9 +89,9 @@ def new(
     if not report.valid():
         what = f"this run ({made.model.family} in {env})" if env is not None else "the overrides"
         raise InvalidInput(f"{what} make{'s' if env is not None else ''} an invalid config; nothing was written",
-                           "fix the values above" if env is None else "choose a model that fits the environment "
-                           "(the hints above say how), or change the env options", details=render_text([report])
-                           .splitlines())
+                           "fix the values above" if env is None else "follow the hints above: --set the fields "
+                           "they name (training.* for the training section), or choose another preset or other env "
+                           "options", details=render_text([report]).splitlines())
     summary = f"{made.family} {made.values['model_name']}" if env is None else \
         f"run: {made.model.family} {made.model.values['model_name']} in {made.env['id']}, obs " \
         f"{made.model.values['obs_shape']}, {made.model.values['action_dim']} {made.model.values['action_type']} " \
