@@ -153,3 +153,90 @@ def test_conv_transpose2d_without_grad():
         y = conv.conv_transpose2d(x, w, None, (2, 2), (1, 1), (0, 0))
     assert y.grad_fn is None
     assert torch.allclose(y, F.conv_transpose2d(x, w, None, 2, 1, 0), atol=1e-6)
+
+
+# ------------------------------------------------------------------- nearest upsample + convolution
+@pytest.mark.parametrize("kernel", [5, 3, 1, 7])
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("size", [(4, 4), (5, 3)])
+def test_upsample_conv2d_matches_interpolate_then_conv(kernel, channels_last, size):
+    """kernels/upsample_conv.py: values and the gradients w.r.t. input, weight and bias, float64, against
+    nearest 2x upsampling then a stride-1 SAME convolution (the official decoder stage)."""
+    from worldflux_cli.models.kernels import upsample_conv
+
+    gen = torch.Generator().manual_seed(kernel + size[1])
+    x = torch.randn(2, 3, *size, generator=gen, dtype=torch.float64)
+    x = (x.contiguous(memory_format=CL) if channels_last else x).requires_grad_()
+    w = torch.randn(4, 3, kernel, kernel, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, generator=gen, dtype=torch.float64, requires_grad=True)
+    ref = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), w, b, 1, (kernel - 1) // 2)
+    y = upsample_conv.upsample_conv2d(x, w, b)
+    assert y.is_contiguous(memory_format=CL) == channels_last
+    _same(y, ref, (x, w, b), gen)
+    no_bias = upsample_conv.upsample_conv2d(x, w, None)
+    assert torch.allclose(no_bias, ref - b.view(1, -1, 1, 1))
+
+
+def test_upsample_conv2d_rejects_even_kernels_and_steps_aside_in_plain_mode():
+    from worldflux_cli.models.kernels import upsample_conv
+
+    x = torch.randn(1, 2, 4, 4)
+    with pytest.raises(ValueError):
+        upsample_conv.upsample_conv2d(x, torch.randn(2, 2, 4, 4), None)
+    assert upsample_conv.usable(x)
+    with kernels.use("plain"):
+        assert not upsample_conv.usable(x)
+
+
+def test_upsample_conv_is_chosen_for_the_measured_shapes():
+    """``faster``: 5 x 5 kernels, channels-last, >= MIN_MAPS maps, gradients on; maps above 4 x 4, or at 4 x 4
+    with cin * cout >= SMALL_MAP_MIN_CHANNELS."""
+    from worldflux_cli.models.kernels import upsample_conv
+
+    def chosen(n, cin, cout, h, k=5, channels_last=True, dtype=torch.float32):
+        x = torch.empty(n, cin, h, h, dtype=dtype)
+        return upsample_conv.faster(x.contiguous(memory_format=CL) if channels_last else x,
+                                    torch.empty(cout, cin, k, k, dtype=dtype))
+
+    assert chosen(64, 32, 24, 8) and chosen(1024, 16, 3, 32) and chosen(64, 192, 192, 4)
+    assert chosen(64, 128, 128, 4) and chosen(64, 4, 4, 8, dtype=torch.float64)
+    assert not chosen(1024, 32, 32, 4) and not chosen(64, 96, 96, 4)  # 0.96x / 1.05x: left to the plain pair
+    assert not chosen(63, 32, 24, 8) and not chosen(64, 32, 24, 8, k=3) and not chosen(64, 32, 24, 8, k=7)
+    assert not chosen(64, 32, 24, 8, channels_last=False) and not chosen(64, 32, 24, 8, dtype=torch.bfloat16)
+    with torch.no_grad():
+        assert not chosen(64, 32, 24, 8)
+
+
+def test_image_decoder_with_the_phase_form_matches_the_plain_decoder(monkeypatch):
+    """ImageDecoder (official CNN form) at random, non-initial weights, float64, 64 maps: the stages at 8 x 8 and
+    above take kernels/upsample_conv.py (the 4 x 4 one, 16 -> 16 channels, stays plain); outputs and the gradients
+    w.r.t. deter, stoch and every parameter equal those of the plain decoder (kernels.use("plain"))."""
+    from worldflux_cli.config.dreamer import DreamerV3Config
+    from worldflux_cli.models.dreamer_nets import ImageDecoder
+    from worldflux_cli.models.kernels import upsample_conv
+
+    c = DreamerV3Config(obs_shape=(3, 64, 64), action_type="discrete", action_dim=3, deter_dim=32, hidden_dim=16,
+                        stoch_discrete=4, stoch_classes=4, gru_blocks=4, mlp_units=16, cnn_depth=4,
+                        decoder_blocks=4)
+    torch.manual_seed(0)
+    dec = ImageDecoder(c).double()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * (0.3 if p.dim() > 1 else 0.5) + 0.05)
+    deter = torch.randn(64, c.deter_dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    stoch = torch.randn(64, c.stoch_dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    inputs = (deter, stoch, *dec.parameters())
+
+    calls = []
+    real = upsample_conv.upsample_conv2d
+    monkeypatch.setattr(upsample_conv, "upsample_conv2d", lambda x, w, b: calls.append(x.shape[-1]) or real(x, w, b))
+    y = dec(deter, stoch)
+    with kernels.use("plain"):
+        ref = dec(deter, stoch)
+    assert calls == [8, 16, 32]  # not the 4 x 4 stage; none in plain mode
+    assert y.shape == ref.shape == (64, 3, 64, 64) and y.is_contiguous(memory_format=CL)
+    assert torch.allclose(y, ref, rtol=1e-9, atol=1e-9)
+    g = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    for a, r in zip(_grads(y, inputs, g), _grads(ref, inputs, g), strict=True):
+        assert torch.allclose(a, r, rtol=1e-9, atol=1e-9)

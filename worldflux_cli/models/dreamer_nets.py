@@ -21,6 +21,7 @@ from worldflux_cli.config.dreamer import DreamerV3Config
 from worldflux_cli.models import sampling
 from worldflux_cli.models.kernels import conv as conv_kernel
 from worldflux_cli.models.kernels import image_input as image_input_kernel
+from worldflux_cli.models.kernels import upsample_conv as upsample_conv_kernel
 from worldflux_cli.models.layers import BlockLinear, RMSNorm, trunc_normal_init_
 from worldflux_cli.models.math import symlog
 
@@ -205,14 +206,21 @@ class ImageDecoder(nn.Module):
     def _up(self, x: Tensor) -> Tensor:
         return x if self.strided else F.interpolate(x, scale_factor=2, mode="nearest")
 
+    def _stage(self, conv: Conv, x: Tensor) -> Tensor:
+        """One stage's convolution: ``conv(self._up(x))`` (the definition); in the official form, where it was
+        measured faster, the same computed on the low-resolution map (models/kernels/upsample_conv.py)."""
+        if not self.strided and upsample_conv_kernel.usable(x) and upsample_conv_kernel.faster(x, conv.weight):
+            return upsample_conv_kernel.upsample_conv2d(x, conv.weight, conv.bias)
+        return conv(self._up(x))
+
     def forward(self, deter: Tensor, stoch: Tensor) -> Tensor:  # (N, D), (N, Z) -> (N, C, H, W) logits
         n, (h, w), g = deter.shape[0], self.res, self.groups
         x0 = self.space_deter(deter).view(n, g, h, w, -1).permute(0, 2, 3, 1, 4).reshape(n, h, w, -1)
         x1 = self.space_stoch_out(self.space_stoch(stoch)).view(n, h, w, -1)
         x = self.space_norm(x0 + x1).permute(0, 3, 1, 2)  # channels-last NCHW
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            x = norm.channels(conv(self._up(x)))
-        return self.out(self._up(x))
+            x = norm.channels(self._stage(conv, x))
+        return self._stage(self.out, x)
 
 
 class VectorEncoder(nn.Module):

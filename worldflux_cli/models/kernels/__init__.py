@@ -5,24 +5,28 @@ maths (the same values up to float rounding, the same gradients, the same random
 form stays in the model code, where it is the definition; the model calls the kernel only where the
 kernel's ``usable(...)`` says so:
 
-================  =================================================  ==========================================
-kernel            replaces (plain twin)                              used in ``auto`` mode
-================  =================================================  ==========================================
-``rms_norm``      ``RMSNorm.forward`` (models/layers.py)             CPU tensors (any dtype, under autocast and
-                                                                     torch.compile too)
-``conv``          ``Conv`` / ``ConvUp`` (nn.Conv2d /                 CPU, no autocast, not while torch.compile
-                  nn.ConvTranspose2d forward, models/dreamer.py)     traces; the form per layer shape
-``observe``       the per-step loop of ``RSSM.recurrence``           CPU, gradients on, no autocast
-                  (models/dreamer.py)
-``image_loss``    ``sigmoid_squared_error`` (models/layers.py)       CPU, not while torch.compile traces
-``image_input``   the centring copy of ``ImageEncoder.forward``      CPU images without gradients, not while
-                                                                     torch.compile traces
-``column_sums``   ``m.sum(0)`` inside the kernels' backwards         (a helper of the kernels above)
-================  =================================================  ==========================================
+=================  =================================================  ==========================================
+kernel             replaces (plain twin)                              used in ``auto`` mode
+=================  =================================================  ==========================================
+``rms_norm``       ``RMSNorm.forward`` (models/layers.py)             CPU tensors (any dtype, under autocast and
+                                                                      torch.compile too)
+``conv``           ``Conv`` / ``ConvUp`` (nn.Conv2d /                 CPU, no autocast, not while torch.compile
+                   nn.ConvTranspose2d forward, models/dreamer.py)     traces; the form per layer shape
+``observe``        the per-step loop of ``RSSM.recurrence``           CPU, gradients on, no autocast
+                   (models/dreamer.py)
+``image_loss``     ``sigmoid_squared_error`` (models/layers.py)       CPU, not while torch.compile traces
+``image_input``    the centring copy of ``ImageEncoder.forward``      CPU images without gradients, not while
+                                                                      torch.compile traces
+``upsample_conv``  the official decoder's nearest 2x upsample +       CPU, no autocast, not while torch.compile
+                   stride-1 convolution (``ImageDecoder``,            traces, gradients on; 5 x 5 kernels, >= 64
+                   models/dreamer_nets.py)                            maps, the measured shapes (``faster``)
+``column_sums``    ``m.sum(0)`` inside the kernels' backwards         (a helper of the kernels above)
+=================  =================================================  ==========================================
 
-Every kernel was measured faster on the CPU only (2-core AVX-512 machine; figures in each module's
-docstring and in benchmarks/RESULTS.md). None has been timed on a GPU, so on CUDA (and any other
-device) ``auto`` runs the plain code: PyTorch's own kernels, which torch.compile can fuse.
+Every kernel was measured faster on the CPU only (2-core AVX-512 machines; figures in each module's
+docstring and in benchmarks/RESULTS.md; ``upsample_conv`` on a loaded machine, so its figures are
+indicative). None has been timed on a GPU, so on CUDA (and any other device) ``auto`` runs the plain
+code: PyTorch's own kernels, which torch.compile can fuse.
 
 The switch is the environment variable ``WORLDFLUX_KERNELS``, read at every call (``mode()``):
 
