@@ -2,17 +2,22 @@
 
 Runs the same harness users run, on 2 threads, with glibc's allocator told to keep memory (the
 tip in shared/model-facts.md), and prints our step times. The public implementations are not
-run here (their code is not part of this repository); benchmarks/RESULTS.md records the paired
-runs in which they were timed step by step beside ours, and those ratios are the figures that
-count. The cases:
+run here (their code is not part of this repository): the drivers in benchmarks/paired/ time them
+step by step beside ours from a checkout the user fetched, and benchmarks/RESULTS.md records those
+ratios, which are the figures that count. The cases:
 
 - DreamerV3 world-model step, B=16, T=64, 3x64x64, 4 discrete actions, at size12m-like dims
   (deter 2048, 16x16 stoch, hidden 256, MLP units 256, cnn depth 48) and at tiny dims (deter 64,
-  4x4, hidden 32, cnn depth 8). Each twice: with the house CNN (official DreamerV3: kernel 5,
-  multipliers 2,3,4,4) and "cnnmatch", the CNN laid out as dreamerv3-torch lays it out (kernel 4,
-  multipliers 1,2,4,8), the pairing that matches the baseline.
+  4x4, hidden 32, cnn depth 8). Each three times:
+  - the house CNN (official DreamerV3: kernel 5, multipliers 2,3,4,4) in the official form (stride-1
+    convolution + 2x2 max-pool, nearest upsample + convolution; `dreamer-12m-like`, `dreamer-tiny`);
+  - the same in the official 'strided' form (`"cnn_strided": true`; `-strided`);
+  - "cnnmatch", the CNN laid out as dreamerv3-torch lays it out (kernel 4, multipliers 1,2,4,8,
+    strided) with its world-model optimizer (Adam lr 1e-4, eps 1e-8, clip 1000, no warm-up) and no
+    replay context: the pairing with NM512/dreamerv3-torch (benchmarks/paired/driver_dreamerv3_torch.py).
 - TD-MPC2 official size 5 (latent 512, mlp 512, enc 256 x 2 layers, 5 Qs; 4.96M trainable),
-  B=256, horizon 3.
+  B=256, horizon 3, episode length 500 (discount 0.99): the pairing with the official TD-MPC2
+  (benchmarks/paired/driver_tdmpc2.py).
 
 Usage (from the repository root, venv active):
 
@@ -49,7 +54,13 @@ _DREAMER_12M = dict(obs_shape=[3, 64, 64], action_dim=4, action_type="discrete",
                     stoch_discrete=16, stoch_classes=16, mlp_units=256, cnn_depth=48)
 _DREAMER_TINY = dict(obs_shape=[3, 64, 64], action_dim=4, action_type="discrete", deter_dim=64, hidden_dim=32,
                      stoch_discrete=4, stoch_classes=4, gru_blocks=4, mlp_units=32, cnn_depth=8)
-_CNN_MATCH = dict(cnn_multipliers=[1, 2, 4, 8], cnn_kernels=[4, 4, 4, 4])
+#: dreamerv3-torch's CNN: kernel 4, multipliers 1,2,4,8, stride-2 convolutions (our official 'strided' form,
+#: padded as JAX's SAME pads, which for kernel 4 is their symmetric padding of 1) and transposed ones.
+_CNN_MATCH = dict(cnn_multipliers=[1, 2, 4, 8], cnn_kernels=[4, 4, 4, 4], cnn_strided=True)
+#: dreamerv3-torch's world-model optimizer: Adam lr 1e-4, eps 1e-8, global-norm clip 1000, no warm-up; no
+#: replay context (their sequences start from zeros).
+_PEER_OPT = dict(optimizer="adam", learning_rate=1e-4, optimizer_eps=1e-8, grad_clip=1000.0, warmup_steps=0,
+                 replay_context=0)
 
 
 @dataclass
@@ -69,14 +80,19 @@ class Case:
 CASES = [
     Case("dreamer-12m-like", {"model_type": "dreamer", "model_name": "paired-12m-like", **_DREAMER_12M}, 16, 64,
          warmup=1),
+    Case("dreamer-12m-like-strided", {"model_type": "dreamer", "model_name": "paired-12m-like-strided",
+                                      **_DREAMER_12M, "cnn_strided": True}, 16, 64, warmup=1),
     Case("dreamer-12m-like-cnnmatch", {"model_type": "dreamer", "model_name": "paired-12m-like-cnnmatch",
-                                       **_DREAMER_12M, **_CNN_MATCH}, 16, 64, warmup=1),
+                                       **_DREAMER_12M, **_CNN_MATCH, **_PEER_OPT}, 16, 64, warmup=1),
     Case("dreamer-tiny", {"model_type": "dreamer", "model_name": "paired-tiny", **_DREAMER_TINY}, 16, 64),
+    Case("dreamer-tiny-strided", {"model_type": "dreamer", "model_name": "paired-tiny-strided", **_DREAMER_TINY,
+                                  "cnn_strided": True}, 16, 64),
     Case("dreamer-tiny-cnnmatch", {"model_type": "dreamer", "model_name": "paired-tiny-cnnmatch", **_DREAMER_TINY,
-                                   **_CNN_MATCH}, 16, 64),
+                                   **_CNN_MATCH, **_PEER_OPT}, 16, 64),
     Case("tdmpc2-size5", {"model_type": "tdmpc2", "model_name": "paired-official-size5", "obs_shape": [39],
                           "action_dim": 6, "latent_dim": 512, "hidden_dim": 512, "encoder_dim": 256,
-                          "num_encoder_layers": 2, "num_hidden_layers": 2, "num_q_networks": 5, "horizon": 3},
+                          "num_encoder_layers": 2, "num_hidden_layers": 2, "num_q_networks": 5, "horizon": 3,
+                          "episode_length": 500},
          256, 3),
 ]
 
