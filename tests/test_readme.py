@@ -84,3 +84,23 @@ def test_preset_table_matches_the_counter():
     for family, name, shown in rows:
         config = FAMILIES[family].from_dict(get_preset(family, name).config_values())
         assert human_count(count_params(config).trainable) == shown, (family, name)
+
+
+def test_training_recipe_writes_the_run_the_learning_benchmark_ran(cli, tmp_path, monkeypatch):
+    """The README's training block: its `new` (with its line continuations) makes a valid run, and that run is
+    the kept run file of the learning curve the README quotes, but for the steps and the log interval."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    block = _block_after("### Training: `worldflux train`, `eval`", "bash").replace("\\\n", " ")
+    lines = [line.split("#")[0].strip() for line in _shell_lines(block)]
+    new = next(shlex.split(line) for line in lines if line.startswith("worldflux new"))
+    assert cli(*new[1:]).exit_code == 0
+    out = tmp_path / new[new.index("-o") + 1]
+    assert cli("info", str(out)).exit_code == 0
+    ours = json.loads(out.read_text())
+    kept = json.loads((ROOT / "benchmarks/learning/tdmpc2/cartpole-balance/seed0.run.json").read_text())
+    for run in (ours, kept):
+        run.pop("$schema", None)
+        run["training"].pop("total_steps"), run["training"].pop("log_interval")
+    assert ours == kept
