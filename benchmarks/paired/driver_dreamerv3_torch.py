@@ -179,11 +179,7 @@ def main() -> None:
         child(args)
         return
     results = pairing.run_rounds(sys.argv, args.rounds, args.out)
-    for r in results:
-        s = r["summary"]
-        print(f"{r['env']['utc']}: ours {s['ours_median']:.3f} s, theirs {s['theirs_median']:.3f} s, "
-              f"theirs/ours {s['ratio']:.3f} (pairs {s['pair_ratio_min']:.2f}-{s['pair_ratio_max']:.2f}), "
-              f"others up to {s['others_max']:.2f} cores")
+    pairing.print_rounds(results)
 
 
 if __name__ == "__main__":

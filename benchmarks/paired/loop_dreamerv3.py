@@ -67,14 +67,8 @@ def ours(args, gate: pairing.Gate) -> None:
     from worldflux_cli.config.run import RunConfig
     from worldflux_cli.training import loop
     from worldflux_cli.training.dreamer_agent import DreamerV3Agent
-    from worldflux_cli.training.env_group import EnvGroup
-    from worldflux_cli.training.replay import Replay
 
-    DreamerV3Agent.act = gate.timed("act", DreamerV3Agent.act)
-    DreamerV3Agent.update = gate.timed("update", DreamerV3Agent.update)
-    Replay.sample = gate.timed("replay_sample", Replay.sample)
-    Replay.add = gate.timed("replay_add", Replay.add)
-    EnvGroup.step = gate.timed("env", EnvGroup.step)
+    pairing.time_our_loop(gate, DreamerV3Agent)
     total = total_steps(args)
     run = RunConfig.from_dict({
         "run": 1, "env": {"id": "dmc:cartpole-balance", "obs": "state", "action_repeat": 1, "episode_length": 1000},

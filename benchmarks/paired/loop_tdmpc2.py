@@ -73,15 +73,9 @@ def run_dict(args) -> dict:
 def ours(args, gate: pairing.Gate) -> None:
     from worldflux_cli.config.run import RunConfig
     from worldflux_cli.training import loop
-    from worldflux_cli.training.env_group import EnvGroup
-    from worldflux_cli.training.replay import Replay
     from worldflux_cli.training.tdmpc2_agent import TDMPC2Agent
 
-    TDMPC2Agent.act = gate.timed("act", TDMPC2Agent.act)
-    TDMPC2Agent.update = gate.timed("update", TDMPC2Agent.update)
-    Replay.sample = gate.timed("replay_sample", Replay.sample)
-    Replay.add = gate.timed("replay_add", Replay.add)
-    EnvGroup.step = gate.timed("env", EnvGroup.step)
+    pairing.time_our_loop(gate, TDMPC2Agent)
     run = RunConfig.from_dict(run_dict(args))
     gate.ready()
     with tempfile.TemporaryDirectory() as out:

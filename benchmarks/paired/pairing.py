@@ -185,6 +185,28 @@ def run_rounds(argv: list[str], rounds: int, out: Path | None) -> list[dict]:
     return results
 
 
+def print_rounds(results: list[dict]) -> None:
+    """One line per round of ``run_rounds``: both medians, their ratio, the per-pair range, the others' load."""
+    for r in results:
+        s = r["summary"]
+        print(f"{r['env']['utc']}: ours {s['ours_median']:.3f} s, theirs {s['theirs_median']:.3f} s, "
+              f"theirs/ours {s['ratio']:.3f} (pairs {s['pair_ratio_min']:.2f}-{s['pair_ratio_max']:.2f}), "
+              f"others up to {s['others_max']:.2f} cores")
+
+
+def time_our_loop(gate: Gate, agent_cls: type) -> None:
+    """Wrap our training loop's parts with ``gate``'s timers: the agent's act and update, the replay's sample
+    and add, the environments' step (the parts ``loop_summary`` reports)."""
+    from worldflux_cli.training.env_group import EnvGroup
+    from worldflux_cli.training.replay import Replay
+
+    agent_cls.act = gate.timed("act", agent_cls.act)
+    agent_cls.update = gate.timed("update", agent_cls.update)
+    Replay.sample = gate.timed("replay_sample", Replay.sample)
+    Replay.add = gate.timed("replay_add", Replay.add)
+    EnvGroup.step = gate.timed("env", EnvGroup.step)
+
+
 def environment_block() -> dict:
     import platform
 
