@@ -84,3 +84,24 @@ def test_save_and_load_pretrained_keep_the_config_dtype(cli, tmp_path):
     assert config.dtype == "bfloat16" and {p.dtype for p in model.parameters()} == {torch.bfloat16}
     with pytest.raises(WorldfluxError, match="meta device holds no weights"):
         load_pretrained(tmp_path / "out", device="meta")
+
+
+def test_failed_rank_reason_is_the_first_failed_ranks_last_line():
+    """What `bench --nproc` and `train --nproc` say when a rank fails (one helper for both)."""
+    from worldflux_cli.models.device import failed_rank_reason
+
+    class Failure:
+        def __init__(self, message):
+            self.message = message
+
+    class Failed(Exception):
+        def __init__(self, text, failures):
+            super().__init__(text)
+            self.failures = failures
+
+    two = {1: Failure("Traceback (most recent call last):\n  ...\nValueError: rank 1 broke\n"), 0: Failure("other")}
+    assert failed_rank_reason(Failed("launch failed", two)) == "ValueError: rank 1 broke"
+    assert failed_rank_reason(Failed("launch failed\nsee the error file", {0: Failure({"message": "x"})})) == \
+        "see the error file"  # a structured message: the exception's own text
+    assert failed_rank_reason(Failed("launch failed", {})) == "launch failed"
+    assert failed_rank_reason(ValueError("")) == ""

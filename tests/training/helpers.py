@@ -6,6 +6,17 @@ import json
 from pathlib import Path
 
 ENV = "gym:Pendulum-v1?episode_length=50"
+
+
+def cli_invoker():
+    """``cli(*args)``: the worldflux app through Typer's CliRunner (exceptions raised), for module fixtures,
+    which cannot use the function-scoped ``cli`` fixture."""
+    from typer.testing import CliRunner
+
+    from worldflux_cli.cli.app import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
 TRAINING = {"total_steps": 120, "prefill_steps": 50, "batch_size": 16, "replay_size": 1000, "eval_interval": 120,
             "eval_episodes": 1, "log_interval": 20, "checkpoint_interval": 0, "seed": 0}
 

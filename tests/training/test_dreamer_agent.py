@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.helpers import train_small
+from tests.training.helpers import cli_invoker, train_small
 
 ENV = "gym:Pendulum-v1?episode_length=50"
 TRAINING = {"total_steps": 120, "prefill_steps": 50, "batch_size": 4, "sequence_length": 8, "train_ratio": 0.2,
@@ -33,15 +33,7 @@ def write_dreamer_run(cli, path: Path, env: str = ENV, model_sets: tuple[str, ..
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from typer.testing import CliRunner
-
-    from worldflux_cli.cli.app import app
-
-    runner = CliRunner()
-
-    def cli(*args):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
+    cli = cli_invoker()
     root = tmp_path_factory.mktemp("dreamer")
     run = write_dreamer_run(cli, root / "run.json")
     return run, train_small(cli, root / "out", run)

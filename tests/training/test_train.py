@@ -9,21 +9,13 @@ import signal
 
 import pytest
 
-from tests.training.helpers import ENV, train_small, write_run
+from tests.training.helpers import ENV, cli_invoker, train_small, write_run
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(run file, folder) of one uninterrupted 120-step run."""
-    from typer.testing import CliRunner
-
-    from worldflux_cli.cli.app import app
-
-    runner = CliRunner()
-
-    def cli(*args):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
+    cli = cli_invoker()
     root = tmp_path_factory.mktemp("trained")
     run = write_run(cli, root / "run.json")
     return run, train_small(cli, root / "out", run)

@@ -137,9 +137,9 @@ def run_distributed(config, spec, device: torch.device, batch: int, seq: int, th
     try:
         outputs = elastic_launch(launch, _worker)(payload)
     except ChildFailedError as exc:
-        first = next(iter(exc.failures.values()), None)
-        why = (first.message if first and isinstance(first.message, str) else str(exc)).strip().splitlines()
-        raise BenchError(f"a rank of the --nproc {nproc} run failed: {why[-1] if why else exc}",
+        from worldflux_cli.models.device import failed_rank_reason
+
+        raise BenchError(f"a rank of the --nproc {nproc} run failed: {failed_rank_reason(exc)}",
                          "rerun with WORLDFLUX_DEBUG=1 for the workers' tracebacks") from None
     finally:
         for name, level in levels.items():

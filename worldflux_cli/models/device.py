@@ -48,6 +48,16 @@ def resolve_dtype(spec: Any) -> torch.dtype:
     return DTYPES[spec]
 
 
+def failed_rank_reason(exc: Exception) -> str:
+    """The last line of the first failed rank's message in a ChildFailedError of torch's elastic launch (the
+    exception itself when it names none): what a user is told about an ``--nproc`` run that failed."""
+    failures = getattr(exc, "failures", None) or {}
+    first = next(iter(failures.values()), None)
+    message = getattr(first, "message", None)
+    why = (message if isinstance(message, str) else str(exc)).strip().splitlines()
+    return why[-1] if why else str(exc)
+
+
 def join_rank(device_type: str, threads: int | None) -> tuple[int, Any]:
     """In a worker of torch's elastic launch: (this process's rank, its device), the process group joined
     (nccl on CUDA, rank r on cuda:LOCAL_RANK; gloo on the CPU, with ``threads`` intra-op threads when given)."""

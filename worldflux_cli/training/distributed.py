@@ -159,9 +159,9 @@ def launch(run: Any, output: Path, nproc: int, *, resume: bool, steps: int | Non
     try:
         outputs = elastic_launch(config, _worker)(payload)
     except ChildFailedError as exc:
-        first = next(iter(exc.failures.values()), None)
-        why = (first.message if first and isinstance(first.message, str) else str(exc)).strip().splitlines()
-        raise WorldfluxError(f"a rank of the --nproc {nproc} run failed: {why[-1] if why else exc}",
+        from worldflux_cli.models.device import failed_rank_reason
+
+        raise WorldfluxError(f"a rank of the --nproc {nproc} run failed: {failed_rank_reason(exc)}",
                              "rerun with WORLDFLUX_DEBUG=1 for the ranks' tracebacks") from None
     finally:
         signal.signal(signal.SIGINT, previous)
