@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -170,14 +169,7 @@ def main() -> None:
                                             {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}),
                                    "theirs": ([args.peer_python, script, *rest, "--side", "theirs"], peer_env)},
                                   args.rounds, Path(tempfile.gettempdir()) / "loop_dreamerv3_logs")
-    summary = pairing.loop_summary(records)
-    result = {"case": f"loop-dreamerv3-tiny-envs{args.envs}", "env": env, "md5": pairing.model_files_md5(),
-              "summary": summary, "records": records, "args": {k: str(v) for k, v in vars(args).items()}}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("a") as f:
-            f.write(json.dumps(result) + "\n")
-    print(json.dumps(summary, indent=1))
+    pairing.finish_loop(f"loop-dreamerv3-tiny-envs{args.envs}", env, records, args)
 
 
 if __name__ == "__main__":

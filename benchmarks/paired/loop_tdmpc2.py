@@ -158,14 +158,7 @@ def main() -> None:
     env = pairing.environment_block()
     sides = {"ours": ([*base, "--side", "ours"], {}), "theirs": ([*base, "--side", "theirs"], {})}
     records = pairing.orchestrate(sides, args.rounds, Path(tempfile.gettempdir()) / "loop_tdmpc2_logs")
-    summary = pairing.loop_summary(records)
-    result = {"case": "loop-tdmpc2-size5", "env": env, "md5": pairing.model_files_md5(), "summary": summary,
-              "records": records, "args": {k: str(v) for k, v in vars(args).items()}}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("a") as f:
-            f.write(json.dumps(result) + "\n")
-    print(json.dumps(summary, indent=1))
+    pairing.finish_loop("loop-tdmpc2-size5", env, records, args)
 
 
 if __name__ == "__main__":

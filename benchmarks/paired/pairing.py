@@ -343,6 +343,20 @@ def orchestrate(commands: dict[str, tuple[list[str], dict]], chunks: int, log_di
     return records
 
 
+def finish_loop(case: str, env: dict, records: list[dict], args) -> dict:
+    """A loop driver's result: summary (``loop_summary``), records and arguments, appended as one JSON line to
+    ``args.out`` when given and the summary printed; returns the result."""
+    summary = loop_summary(records)
+    result = {"case": case, "env": env, "md5": model_files_md5(), "summary": summary, "records": records,
+              "args": {k: str(v) for k, v in vars(args).items()}}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a") as f:
+            f.write(json.dumps(result) + "\n")
+    print(json.dumps(summary, indent=1))
+    return result
+
+
 def loop_summary(records: list[dict], ours: str = "ours", theirs: str = "theirs") -> dict:
     """Median env-steps/s per side, ratio ours / theirs (speed), per-round ratios, median part shares."""
     sps = {s: [r["steps"] / r["wall_s"] for r in records if r["side"] == s] for s in (ours, theirs)}
