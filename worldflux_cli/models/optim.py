@@ -37,10 +37,14 @@ def warmup_factor(step: int, warmup: int) -> float:
     return 1.0 if warmup <= 0 else min(1.0, (step - 1) / warmup)
 
 
+def agc_factor(grad_norm: Tensor, param_norm: Tensor, clip: float, pmin: float = AGC_PMIN) -> Tensor:
+    """The factor 1 / max(1, |g| / (clip * max(pmin, |p|))) from the two norms."""
+    return 1.0 / torch.clamp(grad_norm / (clip * torch.clamp(param_norm, min=pmin)), min=1.0)
+
+
 def agc_scale(grad: Tensor, param: Tensor, clip: float, pmin: float = AGC_PMIN) -> Tensor:
-    """The factor 1 / max(1, |g| / (clip * max(pmin, |p|))) that adaptive clipping multiplies ``grad`` by."""
-    upper = clip * torch.clamp(torch.linalg.vector_norm(param.float()), min=pmin)
-    return 1.0 / torch.clamp(torch.linalg.vector_norm(grad.float()) / upper, min=1.0)
+    """The factor that adaptive clipping multiplies ``grad`` by (``agc_factor`` of the two whole tensors)."""
+    return agc_factor(torch.linalg.vector_norm(grad.float()), torch.linalg.vector_norm(param.float()), clip, pmin)
 
 
 class LaProp(torch.optim.Optimizer):
@@ -94,11 +98,14 @@ class LaProp(torch.optim.Optimizer):
             clip = clips[id(unit[0][0])]
             if not clip:
                 continue
-            gsq = sum(torch.linalg.vector_norm(grads[id(p)] if rows is None else grads[id(p)][rows]).square()
-                      for p, rows in unit)
-            psq = sum(torch.linalg.vector_norm((p if rows is None else p[rows]).float()).square() for p, rows in unit)
-            upper = clip * torch.clamp(psq.sqrt(), min=AGC_PMIN)
-            factor = 1.0 / torch.clamp(gsq.sqrt() / upper, min=1.0)
+            if len(unit) == 1 and unit[0][1] is None:  # a whole parameter: its own norms
+                factor = agc_scale(grads[id(unit[0][0])], unit[0][0], clip)
+            else:  # the norm of the official tensor the pieces make up
+                gsq = sum(torch.linalg.vector_norm(grads[id(p)] if rows is None else grads[id(p)][rows]).square()
+                          for p, rows in unit)
+                psq = sum(torch.linalg.vector_norm((p if rows is None else p[rows]).float()).square()
+                          for p, rows in unit)
+                factor = agc_factor(gsq.sqrt(), psq.sqrt(), clip)
             for p, rows in unit:
                 out.setdefault(id(p), []).append((rows, factor))
         return out
@@ -110,11 +117,7 @@ class LaProp(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         grads = {id(p): p.grad.float() for group in self.param_groups for p in group["params"] if p.grad is not None}
-        if not self.agc_units:  # one unit per parameter: its factor as agc_scale computes it
-            factors = {id(p): [(None, agc_scale(grads[id(p)], p, group["clip"]))] for group in self.param_groups
-                       for p in group["params"] if p.grad is not None and group["clip"]}
-        else:
-            factors = self._clip_factors(grads)
+        factors = self._clip_factors(grads)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
